@@ -1,0 +1,130 @@
+/**
+ * The runtime seam: everything Legate needs from its host runtime. Only src/runtime/ may name
+ * Bun, Deno or node:* modules; the rest of the code sees these interfaces.
+ *
+ * Sockets are callback-driven (no promise per chunk): the owner of a socket installs a
+ * `SocketEvents` object and the adapter calls it. Chunks handed to `onData` belong to the
+ * receiver (the adapter never reuses them).
+ */
+
+/** Error codes the adapters map native errors to. */
+export type RuntimeErrorCode =
+  | "ECONNREFUSED"
+  | "ECONNRESET"
+  | "ETIMEDOUT"
+  | "EADDRINUSE"
+  | "EADDRNOTAVAIL"
+  | "EACCES"
+  | "EPIPE"
+  | "ENOENT"
+  | "EHOSTUNREACH"
+  | "UNKNOWN";
+
+/** A runtime failure with a portable code; `message` keeps the native text. */
+export class RuntimeError extends Error {
+  constructor(readonly code: RuntimeErrorCode, message: string) {
+    super(message);
+    this.name = "RuntimeError";
+  }
+}
+
+/** Callbacks a socket's owner installs; the adapter calls them on the socket's own event loop turn. */
+export interface SocketEvents {
+  /** Outbound sockets only: the connection is established (queued writes are being sent). */
+  onOpen(): void;
+  /** Bytes arrived. The chunk is the receiver's to keep. */
+  onData(chunk: Uint8Array): void;
+  /** Everything queued by an earlier `write()` that returned false has been flushed. */
+  onDrain(): void;
+  /** The peer half-closed (sent FIN). The socket may still be written to until `end()`. */
+  onEnd(): void;
+  /** The socket is fully closed; called exactly once. `error` is set when it closed abnormally
+   *  (connect failure, reset, timeout). */
+  onClose(error: RuntimeError | undefined): void;
+}
+
+/** A connected TCP socket (accepted or outbound). */
+export interface TcpSocket {
+  /** The owner's callbacks; replace freely (e.g. when a pool hands the socket to a new owner). */
+  events: SocketEvents;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Bytes accepted by `write()` but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  /** Queues bytes; true when they all went to the kernel now, false when some wait (then
+   *  `onDrain` follows). The caller may reuse `data` right after the call returns. */
+  write(data: Uint8Array): boolean;
+  /** Sends FIN once queued bytes are flushed; `onClose` follows when the peer closes too
+   *  (or immediately, if the peer already half-closed). */
+  end(): void;
+  /** Closes now, dropping queued bytes; `onClose` follows. Idempotent. */
+  destroy(): void;
+  /** Stops / restarts delivering `onData` (backpressure towards the peer). */
+  pause(): void;
+  resume(): void;
+  setNoDelay(on: boolean): void;
+}
+
+/** Where to listen. With `fd`, the adapter adopts an inherited listening socket instead. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  fd?: number;
+  backlog?: number;
+  reusePort?: boolean;
+}
+
+/** A listening TCP socket. */
+export interface TcpListener extends AsyncDisposable {
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** The OS file descriptor, when the runtime exposes it (for handing to another process). */
+  readonly fd: number | undefined;
+  /** Stops accepting; existing connections are unaffected. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** Fail with ETIMEDOUT if not connected within this many ms (0 = the OS default). */
+  timeoutMs?: number;
+}
+
+/** Everything Legate asks of the host runtime. */
+export interface Runtime {
+  readonly name: "bun" | "deno" | "memory";
+  /** Runtime version string, for /server_info. */
+  readonly version: string;
+
+  /** Binds (or adopts `fd`) and calls `onConnection` for each accepted socket; the callee must
+   *  set `sock.events` before returning. Rejects with RuntimeError (EADDRINUSE, EACCES, …). */
+  listen(opts: ListenOptions, onConnection: (sock: TcpSocket) => void): Promise<TcpListener>;
+  /** Starts an outbound connection. Returns at once; writes before `onOpen` are queued. Failure
+   *  arrives as `onClose(error)` without `onOpen`. */
+  connect(opts: ConnectOptions, events: SocketEvents): TcpSocket;
+
+  readTextFile(path: string): Promise<string>;
+  writeTextFile(path: string, text: string): Promise<void>;
+  /** Appends to a file (created when missing); used by access logs. */
+  appendFile(path: string, data: Uint8Array): Promise<void>;
+
+  /** Process arguments after the program name (argv[2…] in Node terms). */
+  args(): string[];
+  env(name: string): string | undefined;
+  readonly pid: number;
+  /** The executable that runs us (the compiled binary, or bun/deno). */
+  readonly execPath: string;
+  hostname(): string;
+  exit(code: number): never;
+  /** Subscribes to a signal; returns an unsubscribe function. */
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR1", fn: () => void): () => void;
+  /** Writes to the process's stdout / stderr without waiting. */
+  writeStdout(text: string): void;
+  writeStderr(text: string): void;
+  /** Resident set size and heap used, in bytes, for /memory and /server_info. */
+  memoryUsage(): { rss: number; heapUsed: number };
+}
