@@ -1,0 +1,44 @@
+# Legate. `make run` and `make test` work on a fresh machine with Node.js and npm.
+BIN := node_modules/.bin
+BUN := $(BIN)/bun
+DENO := $(BIN)/deno
+CONFIG ?= examples/quickstart.yaml
+SRC := $(shell find src -name '*.ts' -not -name '*_test.ts' 2>/dev/null)
+
+.PHONY: all run test test-bun test-deno check dist bench clean deps
+
+all: dist
+
+# Dependencies (Bun and Deno come from npm as pinned devDependencies).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+dist/legate: node_modules/.installed $(SRC)
+	bash scripts/build.sh
+
+dist: dist/legate
+
+run: dist/legate
+	./dist/legate -c $(CONFIG)
+
+check: node_modules/.installed
+	$(BIN)/tsc -p .
+	$(BUN) scripts/check_imports.ts
+
+test-bun: node_modules/.installed
+	$(BUN) scripts/test.ts
+
+test-deno: node_modules/.installed
+	$(DENO) run -A scripts/test.ts
+
+test: node_modules/.installed
+	bash scripts/test_all.sh
+
+bench: dist/legate
+	bash scripts/bench.sh
+
+clean:
+	rm -rf dist .bench

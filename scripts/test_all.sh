@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make test`: typecheck, portability check, then the whole suite on Bun and on Deno.
+# Ends with one line "N passed, N failed" summing both runtimes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=node_modules/.bin
+status=0
+echo "== typecheck"; $BIN/tsc -p . || status=1
+echo "== portability (only src/runtime/ may name Bun, Deno or node:*)"; $BIN/bun scripts/check_imports.ts || status=1
+echo "== build dist/legate (the end-to-end tests drive it)"; bash scripts/build.sh || status=1
+out=$(mktemp -d)
+echo "== bun"; $BIN/bun scripts/test.ts | tee "$out/bun.log"; [ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "== deno"; $BIN/deno run -A scripts/test.ts | tee "$out/deno.log"; [ "${PIPESTATUS[0]}" = 0 ] || status=1
+sum() { grep -hE '^(bun|deno): [0-9]+ passed' "$out"/*.log | sed -E "s/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\\$1/" | awk '{s+=$1} END {print s+0}'; }
+passed=$(sum 1); failed=$(sum 2); skipped=$(sum 3)
+# A runtime that crashed before printing its summary counts as a failure.
+[ "$(grep -chE '^(bun|deno): [0-9]+ passed' "$out"/*.log | awk '{s+=$1} END {print s}')" = 2 ] || { failed=$((failed+1)); status=1; }
+[ $status = 0 ] || [ "$failed" -gt 0 ] || failed=1
+rm -rf "$out"
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status

@@ -1,0 +1,210 @@
+/**
+ * The admin server (control side): Envoy's admin endpoints over our own HTTP/1.1 codec.
+ * GET reads, POST changes state (Envoy answers other methods on mutating endpoints with 405).
+ * https://www.envoyproxy.io/docs/envoy/latest/operations/admin
+ */
+import type { Logger } from "../core/log.ts";
+import type { StatsStore } from "../core/stats.ts";
+import { HeaderMap } from "../http/header_map.ts";
+import { encodeResponseHead } from "../http/http1/encoder.ts";
+import { type CodecError, Http1Parser, type Http1ParserHandler, type RequestHead } from "../http/http1/parser.ts";
+import { httpDate } from "../core/clock.ts";
+import type { Runtime, RuntimeError, SocketEvents, TcpListener, TcpSocket } from "../runtime/types.ts";
+
+const encoder = new TextEncoder();
+
+/** What the admin needs from the server it reports on. */
+export interface AdminContext {
+  readonly stats: StatsStore;
+  /** "LIVE", "PRE_INITIALIZING", "DRAINING". */
+  state(): string;
+  serverInfo(): unknown;
+  configDump(resource: string | undefined): unknown;
+  clustersText(): string;
+  clustersJson(): unknown;
+  listenersText(): string;
+  listenersJson(): unknown;
+  /** Health check failing state (POST /healthcheck/fail). */
+  setHealthCheckFailed(failed: boolean): void;
+  quit(): void;
+  memory(): unknown;
+}
+
+/** An admin response. */
+export interface AdminResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+type Handler = (query: URLSearchParams) => AdminResponse;
+
+interface Endpoint {
+  path: string;
+  help: string;
+  mutates: boolean;
+  handler: Handler;
+}
+
+function text(body: string, status = 200): AdminResponse {
+  return { status, contentType: "text/plain; charset=UTF-8", body };
+}
+
+function json(value: unknown, status = 200): AdminResponse {
+  return { status, contentType: "application/json", body: JSON.stringify(value, null, 2) + "\n" };
+}
+
+/** The admin endpoint table and request dispatch (no I/O; tests call `handle` directly). */
+export class Admin {
+  readonly #endpoints = new Map<string, Endpoint>();
+
+  constructor(readonly ctx: AdminContext) {
+    const add = (path: string, help: string, mutates: boolean, handler: Handler) =>
+      this.#endpoints.set(path, { path, help, mutates, handler });
+    add("/", "Admin home page", false, () => this.#help());
+    add("/help", "print out list of admin commands", false, () => this.#help());
+    add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, () => {
+      const s = ctx.state();
+      return text(`${s}\n`, s === "LIVE" ? 200 : 503);
+    });
+    add("/server_info", "print server version/status information", false, () => json(ctx.serverInfo()));
+    add("/stats", "print server stats", false, (q) => this.#stats(q));
+    add("/config_dump", "dump current Envoy configs", false, (q) => json(ctx.configDump(q.get("resource") ?? undefined)));
+    add("/clusters", "upstream cluster status", false, (q) =>
+      q.get("format") === "json" ? json(ctx.clustersJson()) : text(ctx.clustersText()));
+    add("/listeners", "print listener info", false, (q) =>
+      q.get("format") === "json" ? json(ctx.listenersJson()) : text(ctx.listenersText()));
+    add("/memory", "print current allocation/heap usage", false, () => json(ctx.memory()));
+    add("/healthcheck/fail", "cause the server to fail health checks", true, () => {
+      ctx.setHealthCheckFailed(true);
+      return text("OK\n");
+    });
+    add("/healthcheck/ok", "cause the server to pass health checks", true, () => {
+      ctx.setHealthCheckFailed(false);
+      return text("OK\n");
+    });
+    add("/reset_counters", "reset all counters to zero", true, () => {
+      ctx.stats.resetCounters();
+      return text("OK\n");
+    });
+    add("/quitquitquit", "exit the server", true, () => {
+      queueMicrotask(() => ctx.quit());
+      return text("OK\n");
+    });
+  }
+
+  /** Answers one request. */
+  handle(method: string, target: string): AdminResponse {
+    const q = target.indexOf("?");
+    const path = q < 0 ? target : target.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
+    const ep = this.#endpoints.get(path);
+    if (!ep) return text(`invalid path. admin commands are:\n${this.#helpText()}`, 404);
+    if (ep.mutates && method !== "POST") return text("This endpoint requires POST\n", 405);
+    if (!ep.mutates && method !== "GET" && method !== "HEAD") return text("Method Not Allowed\n", 405);
+    try {
+      return ep.handler(query);
+    } catch (e) {
+      return text(`${e instanceof Error ? e.message : String(e)}\n`, 400);
+    }
+  }
+
+  #helpText(): string {
+    return [...this.#endpoints.values()]
+      .filter((e) => e.path !== "/")
+      .map((e) => `  ${e.mutates ? "POST" : "GET "} ${e.path}: ${e.help}`)
+      .join("\n") + "\n";
+  }
+
+  #help(): AdminResponse {
+    return text(`admin commands are:\n${this.#helpText()}`);
+  }
+
+  #stats(q: URLSearchParams): AdminResponse {
+    const filter = q.get("filter");
+    let re: RegExp | null = null;
+    if (filter) {
+      try {
+        re = new RegExp(filter);
+      } catch (e) {
+        return text(`Invalid re2 regex: ${filter}\n`, 400);
+      }
+    }
+    const usedOnly = q.has("usedonly");
+    const entries = this.ctx.stats.entries().filter((e) => (!usedOnly || e.used) && (!re || re.test(e.name)));
+    if (q.get("format") === "json") {
+      return json({ stats: entries.map((e) => ({ name: e.name, value: e.value })) });
+    }
+    if (q.has("format") && q.get("format") !== "text") return text(`usage: /stats?format=(json|text)\n`, 400);
+    return text(entries.map((e) => `${e.name}: ${e.value}`).join("\n") + "\n");
+  }
+}
+
+/** One admin connection: parse requests, answer each in order. */
+class AdminConnection implements SocketEvents, Http1ParserHandler {
+  readonly #parser: Http1Parser;
+  #head: RequestHead | null = null;
+  #close = false;
+  constructor(readonly sock: TcpSocket, readonly admin: Admin, readonly log: Logger) {
+    this.#parser = new Http1Parser({ kind: "request", maxHeaderBytes: 60 * 1024, maxHeadersCount: 100 }, this);
+    sock.events = this;
+  }
+  onOpen(): void {}
+  onData(chunk: Uint8Array): void {
+    if (!this.#close) this.#parser.execute(chunk);
+  }
+  onDrain(): void {}
+  onEnd(): void {
+    this.sock.end();
+  }
+  onClose(_e: RuntimeError | undefined): void {}
+  onRequestHead(head: RequestHead): void {
+    this.#head = head;
+  }
+  onBody(): void {}
+  onTrailers(): void {}
+  onMessageComplete(): void {
+    const head = this.#head!;
+    this.#head = null;
+    let res: AdminResponse;
+    try {
+      res = this.admin.handle(head.method, head.target);
+    } catch (e) {
+      this.log.error(`admin handler failed: ${e instanceof Error ? e.stack : e}`);
+      res = text("internal error\n", 500);
+    }
+    if (!head.keepAlive) this.#close = true;
+    this.#respond(res, head.method === "HEAD");
+  }
+  onError(err: CodecError): void {
+    this.#close = true;
+    this.#respond(text(`${err.message}\n`, err.status), false);
+  }
+  #respond(res: AdminResponse, headOnly: boolean): void {
+    const body = encoder.encode(res.body);
+    const h = new HeaderMap();
+    h.set("content-type", res.contentType);
+    h.set("cache-control", "no-cache, max-age=0");
+    h.set("x-content-type-options", "nosniff");
+    h.set("date", httpDate());
+    h.set("server", "legate");
+    h.set("content-length", String(body.length));
+    if (this.#close) h.set("connection", "close");
+    this.sock.write(encodeResponseHead(res.status, h, 1));
+    if (!headOnly) this.sock.write(body);
+    if (this.#close) this.sock.end();
+  }
+}
+
+/** Starts the admin listener at `host:port`. */
+export async function startAdminServer(
+  runtime: Runtime,
+  admin: Admin,
+  host: string,
+  port: number,
+  log: Logger,
+): Promise<TcpListener> {
+  const listener = await runtime.listen({ host, port }, (sock) => void new AdminConnection(sock, admin, log));
+  log.info(`admin address: ${host}:${listener.port}`);
+  return listener;
+}

@@ -1,0 +1,32 @@
+/**
+ * What happened to one HTTP stream (worker side): timings, flags, sizes, upstream — the data
+ * behind access logs and stats. One plain object per stream, fields written in place.
+ */
+
+/** Per-stream facts, filled in as the stream progresses. */
+export class StreamInfo {
+  /** Wall-clock start (ms since epoch) for %START_TIME%. */
+  startTimeMs = Date.now();
+  /** Monotonic start, for durations. */
+  startMono = 0;
+  /** Monotonic time the last downstream request byte was received (0 = not yet). */
+  lastDownstreamRxMono = 0;
+  /** Monotonic time the first upstream response byte arrived. */
+  firstUpstreamRxMono = 0;
+  /** Monotonic time the stream ended. */
+  endMono = 0;
+  responseCode = 0;
+  responseFlags = 0;
+  /** Envoy's %RESPONSE_CODE_DETAILS% (e.g. "via_upstream", "route_not_found"). */
+  responseCodeDetails = "";
+  bytesReceived = 0;
+  bytesSent = 0;
+  routeName = "";
+  upstreamCluster = "";
+  /** "ip:port" of the upstream host chosen, "" if none. */
+  upstreamHost = "";
+  requestId = "";
+  /** "HTTP/1.1" or "HTTP/1.0", for %PROTOCOL%. */
+  protocol = "";
+  constructor(readonly downstreamRemoteAddress: string, readonly downstreamLocalAddress: string) {}
+}
