@@ -31,6 +31,6 @@ export async function loadConfigFromSources(
   const bootstrap = loadBootstrap({ text, sourceName: path, overlayYaml });
   // Both parses succeeded inside loadBootstrap, so these cannot throw now.
   const base = text !== undefined ? parseConfigText(text, path ?? "config") : {};
-  const raw = overlayYaml !== undefined ? mergeConfig(base, parseConfigText(overlayYaml, "--config-yaml")) : base;
+  const raw = overlayYaml !== undefined && overlayYaml.trim() !== "" ? mergeConfig(base, parseConfigText(overlayYaml, "--config-yaml")) : base;
   return { bootstrap, raw };
 }

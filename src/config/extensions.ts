@@ -1,0 +1,12 @@
+/**
+ * The built-in config extensions (control side). Importing this module registers them; the config
+ * loader imports it, so loading a config always sees the built-ins.
+ */
+import "./access_log.ts";
+import "../filters/network/http_connection_manager/config.ts";
+import "../filters/http/router/config.ts";
+
+/** Control side: `@type` URLs of the built-in extensions, for diagnostics. */
+export { FILE_ACCESS_LOG_TYPE_URL, STDERR_ACCESS_LOG_TYPE_URL, STDOUT_ACCESS_LOG_TYPE_URL } from "./access_log.ts";
+export { HCM_TYPE_URL } from "../filters/network/http_connection_manager/config.ts";
+export { ROUTER_TYPE_URL } from "../filters/http/router/config.ts";
