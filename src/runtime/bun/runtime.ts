@@ -1,0 +1,393 @@
+/**
+ * The Bun adapter: TCP on `Bun.listen` / `Bun.connect` (the fastest socket API Bun has, see
+ * DESIGN.md §7), everything else on the node:* host services.
+ *
+ * Hot path shape: one shared handlers object per listener (and one for all outbound sockets);
+ * `socket.data` holds our `BunTcpSocket` wrapper, so a chunk costs one property load and one
+ * call: no closure, no promise. Bun's `write()` is unbuffered (it returns the byte count the
+ * kernel took), so the wrapper keeps its own queue of the unwritten remainder and flushes it
+ * from the `drain` handler.
+ */
+import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions } from "bun";
+import { toRuntimeError } from "../errors.ts";
+import { createNodeHost } from "../node_host.ts";
+import {
+  type ConnectOptions,
+  type ListenOptions,
+  type Runtime,
+  RuntimeError,
+  type SocketEvents,
+  type TcpListener,
+  type TcpSocket,
+} from "../types.ts";
+
+type RawSocket = Socket<BunTcpSocket>;
+
+function noop(): void {}
+
+/** Events installed until the owner sets its own (an accepted socket before `onConnection`). */
+const NO_EVENTS: SocketEvents = { onOpen: noop, onData: noop, onDrain: noop, onEnd: noop, onClose: noop };
+
+/** A TCP socket over a Bun socket; worker side (the data path). */
+class BunTcpSocket implements TcpSocket {
+  events: SocketEvents;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress = "";
+  localPort = 0;
+
+  /** The Bun socket; undefined while an outbound connection is still being made. */
+  private raw: RawSocket | undefined = undefined;
+  /** Bytes `write()` accepted that the kernel has not taken yet, oldest first; `queue[0]`
+   *  is partly written up to `head`. */
+  private queue: Uint8Array[] = [];
+  private head = 0;
+  private queued = 0;
+  private owedDrain = false;
+  private endRequested = false;
+  private finSent = false;
+  private gotFin = false;
+  private destroyed = false;
+  private closed = false;
+  private paused = false;
+  private noDelay = true;
+  /** Set while we call into Bun, whose `close` handler can run synchronously inside
+   *  `terminate()` / `shutdown()`: `onClose` is then deferred so it never re-enters the owner. */
+  private inCall = false;
+  private closeError: RuntimeError | undefined = undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(events: SocketEvents, remoteAddress: string, remotePort: number) {
+    this.events = events;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+  }
+
+  get bufferedAmount(): number {
+    return this.queued;
+  }
+
+  /** Binds the Bun socket once it is open (accepted, or outbound connected). */
+  attach(raw: RawSocket): void {
+    this.raw = raw;
+    this.remoteAddress = raw.remoteAddress;
+    this.remotePort = raw.remotePort;
+    this.localAddress = raw.localAddress;
+    this.localPort = raw.localPort;
+    raw.setNoDelay(this.noDelay);
+    if (this.paused) raw.pause();
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.closed || this.endRequested || this.destroyed) return false;
+    const raw = this.raw;
+    if (raw === undefined || this.queued > 0) {
+      this.enqueue(data.slice());
+      return false;
+    }
+    const len = data.byteLength;
+    const n = raw.write(data);
+    if (n === len) return true;
+    if (n < 0) return false; // closing: the close handler reports it
+    // The caller may reuse `data` once we return: keep a copy of what the kernel did not take.
+    this.enqueue(data.slice(n));
+    return false;
+  }
+
+  end(): void {
+    if (this.closed || this.endRequested || this.destroyed) return;
+    this.endRequested = true;
+    if (this.raw !== undefined && this.queued === 0) this.shutdown();
+  }
+
+  destroy(): void {
+    if (this.closed || this.destroyed) return;
+    this.destroyed = true;
+    this.queue = [];
+    this.queued = 0;
+    this.head = 0;
+    const raw = this.raw;
+    if (raw === undefined) {
+      // Still connecting: report the close now; the open handler terminates a late connection.
+      queueMicrotask(() => this.finishClose(undefined));
+      return;
+    }
+    // An abortive close (RST), so the peer learns at once even with half-open sockets.
+    this.inCall = true;
+    try {
+      raw.terminate();
+    } finally {
+      this.inCall = false;
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.raw?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.raw?.resume();
+  }
+
+  setNoDelay(on: boolean): void {
+    this.noDelay = on;
+    this.raw?.setNoDelay(on);
+  }
+
+  // ---- called by the handlers ----
+
+  /** Outbound connection established. */
+  onOpen(raw: RawSocket): void {
+    this.clearTimer();
+    if (this.closed || this.destroyed) {
+      raw.terminate();
+      return;
+    }
+    this.attach(raw);
+    // Queued writes go out first (in one syscall), but the owner hears onOpen before onDrain.
+    const drained = this.queued === 0 || this.flush();
+    if (drained && this.endRequested && !this.finSent) this.shutdown();
+    if (this.closed) return;
+    this.events.onOpen();
+    if (drained && this.owedDrain && this.queued === 0 && !this.closed) {
+      this.owedDrain = false;
+      this.events.onDrain();
+    }
+  }
+
+  /** The kernel can take more bytes. */
+  onWritable(): void {
+    if (this.queued === 0 || !this.flush()) return;
+    if (this.endRequested && !this.finSent) this.shutdown();
+    if (this.owedDrain && !this.closed) {
+      this.owedDrain = false;
+      this.events.onDrain();
+    }
+  }
+
+  /** The peer sent FIN. */
+  onPeerEnd(): void {
+    if (this.gotFin) return;
+    this.gotFin = true;
+    this.events.onEnd();
+  }
+
+  /** The Bun socket closed (any reason). */
+  onRawClose(error: Error | undefined): void {
+    if (this.closed) return;
+    if (error !== undefined && this.closeError === undefined && !this.destroyed) this.closeError = toRuntimeError(error);
+    if (this.inCall) {
+      queueMicrotask(() => this.finishClose(this.closeError));
+      return;
+    }
+    // Bun closes a socket that already sent FIN when the peer's FIN arrives, without calling
+    // `end`: report the half-close first, as the other adapters do.
+    if (this.closeError === undefined && !this.destroyed && this.finSent && !this.gotFin) {
+      this.gotFin = true;
+      this.events.onEnd();
+    }
+    this.finishClose(this.closeError);
+  }
+
+  /** An outbound connection failed. */
+  onConnectError(error: Error): void {
+    this.clearTimer();
+    if (this.closed) return;
+    this.finishClose(this.destroyed ? undefined : toRuntimeError(error, "ECONNREFUSED"));
+  }
+
+  /** One of the owner's callbacks threw: the socket cannot be trusted any more, so close it. */
+  onHandlerError(error: Error): void {
+    if (this.closed) return;
+    this.closeError ??= new RuntimeError("UNKNOWN", `socket event handler threw: ${error?.message ?? error}`);
+    const raw = this.raw;
+    this.destroyed = true;
+    this.queue = [];
+    this.queued = 0;
+    if (raw !== undefined) raw.terminate();
+    else this.finishClose(this.closeError);
+  }
+
+  /** Arms the connect timeout (outbound only). */
+  armConnectTimeout(ms: number, host: string, port: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.raw !== undefined || this.closed) return;
+      this.finishClose(new RuntimeError("ETIMEDOUT", `connect to ${host}:${port} timed out after ${ms}ms`));
+    }, ms);
+  }
+
+  // ---- internals ----
+
+  private enqueue(copy: Uint8Array): void {
+    this.queue.push(copy);
+    this.queued += copy.byteLength;
+    this.owedDrain = true;
+  }
+
+  /** Writes the queue; true when it is empty. */
+  private flush(): boolean {
+    const raw = this.raw!;
+    let queue = this.queue;
+    if (queue.length > 1) {
+      // Many small writes queued (e.g. before connect): one buffer, one syscall.
+      const all = new Uint8Array(this.queued);
+      let at = 0;
+      for (let i = 0; i < queue.length; i++) {
+        const c = i === 0 ? queue[0]!.subarray(this.head) : queue[i]!;
+        all.set(c, at);
+        at += c.byteLength;
+      }
+      queue = this.queue = [all];
+      this.head = 0;
+    }
+    const chunk = queue[0]!;
+    const len = chunk.byteLength - this.head;
+    const n = raw.write(chunk, this.head, len);
+    if (n < 0) return false;
+    this.queued -= n;
+    if (n < len) {
+      this.head += n;
+      return false;
+    }
+    queue.length = 0;
+    this.head = 0;
+    return true;
+  }
+
+  private shutdown(): void {
+    this.finSent = true;
+    this.inCall = true;
+    try {
+      this.raw!.shutdown();
+    } finally {
+      this.inCall = false;
+    }
+  }
+
+  private finishClose(error: RuntimeError | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    this.queue = [];
+    this.queued = 0;
+    this.events.onClose(error);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** Handlers shared by every socket: each looks up its wrapper in `socket.data`. */
+const sharedHandlers: SocketHandler<BunTcpSocket, "uint8array"> = {
+  binaryType: "uint8array",
+  open(raw) {
+    raw.data.onOpen(raw);
+  },
+  data(raw, chunk) {
+    raw.data.events.onData(chunk);
+  },
+  drain(raw) {
+    raw.data.onWritable();
+  },
+  end(raw) {
+    raw.data.onPeerEnd();
+  },
+  close(raw, error) {
+    raw.data.onRawClose(error);
+  },
+  connectError(raw, error) {
+    raw.data.onConnectError(error);
+  },
+  error(raw, error) {
+    raw.data?.onHandlerError(error);
+  },
+};
+
+/** A listening socket made by `Bun.listen`; control side (the worker only accepts through it). */
+class BunTcpListener implements TcpListener {
+  readonly host: string;
+  readonly port: number;
+  readonly fd: number | undefined;
+  private closed = false;
+
+  constructor(private readonly inner: TCPSocketListener<BunTcpSocket>, host: string) {
+    this.host = inner.hostname || host;
+    this.port = inner.port;
+    const fd = (inner as unknown as { fd?: unknown }).fd;
+    this.fd = typeof fd === "number" && fd >= 0 ? fd : undefined;
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.inner.stop(false);
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+async function listen(opts: ListenOptions, onConnection: (sock: TcpSocket) => void): Promise<TcpListener> {
+  // One handlers object per listener (not per connection): only `open` differs.
+  const handlers: SocketHandler<BunTcpSocket, "uint8array"> = {
+    ...sharedHandlers,
+    open(raw) {
+      const sock = new BunTcpSocket(NO_EVENTS, raw.remoteAddress, raw.remotePort);
+      raw.data = sock;
+      sock.attach(raw);
+      onConnection(sock);
+    },
+  };
+  // Bun's types know neither `fd` nor `reusePort`/`backlog` on listen; `fd` is honoured
+  // (it adopts an inherited listening socket), `backlog` is not configurable on Bun.
+  const options = opts.fd !== undefined
+    ? { fd: opts.fd, socket: handlers, allowHalfOpen: true }
+    : { hostname: opts.host, port: opts.port, socket: handlers, allowHalfOpen: true, reusePort: opts.reusePort === true };
+  let inner: TCPSocketListener<BunTcpSocket>;
+  try {
+    inner = Bun.listen<BunTcpSocket>(options as unknown as TCPSocketListenOptions<BunTcpSocket>);
+  } catch (e) {
+    throw toRuntimeError(e);
+  }
+  return new BunTcpListener(inner, opts.host);
+}
+
+function connect(opts: ConnectOptions, events: SocketEvents): TcpSocket {
+  const sock = new BunTcpSocket(events, opts.host, opts.port);
+  if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) sock.armConnectTimeout(opts.timeoutMs, opts.host, opts.port);
+  try {
+    Bun.connect<BunTcpSocket>({
+      hostname: opts.host,
+      port: opts.port,
+      data: sock,
+      allowHalfOpen: true,
+      // Bun's types tie the data handler's chunk type to "buffer"; we ask for "uint8array".
+      socket: sharedHandlers as unknown as SocketHandler<BunTcpSocket>,
+    }).catch(noop); // failures arrive through connectError
+  } catch (e) {
+    // Bad arguments throw synchronously; still report through onClose, after we return.
+    queueMicrotask(() => sock.onConnectError(e as Error));
+  }
+  return sock;
+}
+
+/** Creates the Bun runtime adapter (call once per thread; `loadRuntime()` caches it). */
+export function createBunRuntime(): Runtime {
+  return {
+    name: "bun",
+    version: Bun.version,
+    listen,
+    connect,
+    ...createNodeHost(),
+  };
+}
