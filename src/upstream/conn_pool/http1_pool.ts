@@ -4,7 +4,7 @@
  * A new connection is usable at once: the request is written while the connect is in flight
  * (the runtime queues it), so a miss costs no extra event-loop turn.
  */
-import { type ResponseHead, Http1Parser, type Http1ParserHandler, CodecError } from "../../http/http1/parser.ts";
+import { CodecError, Http1Parser, type Http1ParserHandler, type ResponseHead } from "../../http/http1/parser.ts";
 import type { HeaderMap } from "../../http/header_map.ts";
 import { BatchedWriter, beginIo, endIo, type WatermarkListener } from "../../network/write_batch.ts";
 import type { Runtime, RuntimeError, SocketEvents, TcpSocket } from "../../runtime/types.ts";
@@ -56,6 +56,8 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   #responseDone = false;
   #keepAlive = true;
   #idleIndex = -1;
+  /** Set after a protocol error: later parser events for the same bytes are ignored. */
+  #failed = false;
 
   constructor(readonly pool: Http1ConnPool, runtime: Runtime) {
     const { host, settings, stats } = pool;
@@ -183,6 +185,12 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
 
   // --- Http1ParserHandler ------------------------------------------------------------------
   onResponseHead(head: ResponseHead): void {
+    if (head.status === 101) {
+      // We never forward Upgrade (tunnelling comes with upgrade_configs), so a 101 is a
+      // protocol violation by the upstream.
+      this.onError(new CodecError(502, "upstream_unexpected_101", "upstream switched protocols without an Upgrade request"));
+      return;
+    }
     // 1xx informational responses (100 Continue) are not forwarded yet; the final one follows.
     if (head.status < 200) return;
     this.#keepAlive = head.keepAlive;
@@ -190,6 +198,7 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   onBody(chunk: Uint8Array): void {
+    if (this.#failed) return;
     this.handler?.onResponseBody(chunk);
   }
 
@@ -198,6 +207,7 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   onMessageComplete(): void {
+    if (this.#failed) return;
     this.#responseDone = true;
     this.#parser.pause();
     const h = this.handler;
@@ -206,6 +216,8 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   onError(err: CodecError): void {
+    if (this.#failed) return;
+    this.#failed = true;
     this.pool.stats.upstreamCxProtocolError.inc();
     const h = this.handler;
     this.handler = null;
