@@ -484,7 +484,8 @@ export class ActiveStream implements StreamCallbacks {
       if (f.decodeHeaders === undefined) continue;
       const status: FilterStatus = f.decodeHeaders(this.request, this.#decodeEnd && this.#decodeBuffer.length === 0);
       if (this.#done) return;
-      if (status !== "continue") {
+      // "stop" from the last filter (the router) means it took the request: the chain is done.
+      if (status !== "continue" && i < fs.length - 1) {
         this.#decodeStop = i;
         return;
       }
