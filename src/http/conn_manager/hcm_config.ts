@@ -9,6 +9,7 @@ import type { NetworkFilterFactoryContext } from "../../network/filter.ts";
 import { findHttpFilterRuntime, type StreamFilterFactory } from "../filter.ts";
 import type { AccessLogger } from "./access_log.ts";
 import { createAccessLoggers } from "./access_log.ts";
+import { ROUTER_TYPE_URL } from "../../filters/http/router/filter.ts";
 
 /** `http.<stat_prefix>.…` handles. */
 export class HcmStats {
@@ -69,7 +70,11 @@ export class HcmConfig {
     this.stats = new HcmStats(ctx, this.statPrefix);
     this.routeTable = new RouteTable(model.routeConfig);
     const fctx = { clusterManager: ctx.clusterManager, wheel: ctx.wheel, stats: ctx.stats, statPrefix: this.statPrefix };
-    this.filterFactories = model.httpFilters.map((f) => {
+    // An HCM without HTTP filters routes with a default router, as Envoy does.
+    const filters = model.httpFilters.length > 0
+      ? model.httpFilters
+      : [{ name: "envoy.filters.http.router", typeUrl: ROUTER_TYPE_URL, config: {} }];
+    this.filterFactories = filters.map((f) => {
       const ext = findHttpFilterRuntime(f.typeUrl);
       // The config layer refuses unknown types, so a miss here is a registration bug.
       if (!ext) throw new Error(`no runtime registered for HTTP filter ${f.typeUrl}`);
