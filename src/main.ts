@@ -7,7 +7,7 @@ import { loadConfigFromSources } from "./config/sources.ts";
 import { configureLogging, Logger } from "./core/log.ts";
 import { ConfigError } from "./core/errors.ts";
 import { loadRuntime } from "./runtime/mod.ts";
-import { startServer } from "./server/server.ts";
+import { type Server, startServer } from "./server/server.ts";
 import { VERSION } from "./version.ts";
 
 const runtime = await loadRuntime();
@@ -53,25 +53,28 @@ if (opts.mode === "validate") {
   runtime.exit(0);
 }
 
-let server;
+// Signals first: a SIGTERM that arrives while the server starts must still stop it cleanly.
+let server: Server | undefined;
+let stopping = false;
+const stop = (sig: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info(`caught ${sig}, shutting down`);
+  void (server?.close() ?? Promise.resolve()).then(() => runtime.exit(0));
+};
+runtime.onSignal("SIGINT", () => stop("SIGINT"));
+runtime.onSignal("SIGTERM", () => stop("SIGTERM"));
+
 try {
-  server = await startServer(runtime, loaded.bootstrap, {
+  const started = await startServer(runtime, loaded.bootstrap, {
     rawConfig: loaded.raw,
     concurrency: opts.concurrency ?? 1,
     configPath: opts.configPath,
     logLevel: opts.logLevel,
     onQuit: () => runtime.exit(0),
   });
+  server = started;
+  if (stopping) await started.close().then(() => runtime.exit(0));
 } catch (e) {
   fail(`legate: ${e instanceof Error ? e.message : e}`);
 }
-
-let stopping = false;
-const stop = (sig: string) => {
-  if (stopping) return;
-  stopping = true;
-  log.info(`caught ${sig}, shutting down`);
-  void server.close().then(() => runtime.exit(0));
-};
-runtime.onSignal("SIGINT", () => stop("SIGINT"));
-runtime.onSignal("SIGTERM", () => stop("SIGTERM"));
