@@ -13,8 +13,8 @@ if [ -n "${LEGATE_VERSION:-}" ]; then
   cp -r src "$tmp/src"
   printf '/** Legate version (set at build time). */\nexport const VERSION: string = "%s";\n' "$LEGATE_VERSION" > "$tmp/src/version.ts"
   ln -s "$PWD/node_modules" "$tmp/node_modules"
-  node_modules/.bin/bun build --compile --minify-syntax "$tmp/src/main.ts" --outfile "$out" >/dev/null
+  node_modules/.bin/bun build --compile --minify-syntax "$tmp/src/main.ts" "$tmp/src/worker/worker_main.ts" --outfile "$out" >/dev/null
 else
-  node_modules/.bin/bun build --compile --minify-syntax src/main.ts --outfile "$out" >/dev/null
+  node_modules/.bin/bun build --compile --minify-syntax src/main.ts src/worker/worker_main.ts --outfile "$out" >/dev/null
 fi
 echo "built $out ($(du -h "$out" | cut -f1))"

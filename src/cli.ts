@@ -22,7 +22,7 @@ export const USAGE = `Usage: legate [options]
   -c, --config-path FILE     Envoy v3 bootstrap config (YAML or JSON)
       --config-yaml STRING   YAML merged over the config file (Envoy's MergeFrom semantics)
       --mode serve|validate  validate: check the config, print OK or every error, exit 0/1
-      --concurrency N        worker threads (accepted; this build serves on the main thread)
+      --concurrency N        data-plane worker threads (default: CPUs; 0 = serve on the main thread)
   -l, --log-level LEVEL      trace, debug, info, warning, error, critical, off
       --version              print the version and exit
   -h, --help                 this text

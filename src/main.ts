@@ -68,8 +68,11 @@ runtime.onSignal("SIGTERM", () => stop("SIGTERM"));
 try {
   const started = await startServer(runtime, loaded.bootstrap, {
     rawConfig: loaded.raw,
-    concurrency: opts.concurrency ?? 1,
+    // Envoy's default: one worker per CPU.
+    concurrency: opts.concurrency ?? Math.max(1, navigator.hardwareConcurrency || 1),
+    workerUrl: new URL("./worker/worker_main.ts", import.meta.url),
     configPath: opts.configPath,
+    configYaml: opts.configYaml,
     logLevel: opts.logLevel,
     onQuit: () => runtime.exit(0),
   });

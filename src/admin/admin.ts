@@ -4,7 +4,9 @@
  * https://www.envoyproxy.io/docs/envoy/latest/operations/admin
  */
 import type { Logger } from "../core/log.ts";
-import type { StatsStore } from "../core/stats.ts";
+import type { StatsSource } from "../core/stats.ts";
+import { configureLogging, logLevel, parseLogLevel } from "../core/log.ts";
+import { renderPrometheus } from "./prometheus.ts";
 import { HeaderMap } from "../http/header_map.ts";
 import { encodeResponseHead } from "../http/http1/encoder.ts";
 import { type CodecError, Http1Parser, type Http1ParserHandler, type RequestHead } from "../http/http1/parser.ts";
@@ -15,7 +17,7 @@ const encoder = new TextEncoder();
 
 /** What the admin needs from the server it reports on. */
 export interface AdminContext {
-  readonly stats: StatsStore;
+  readonly stats: StatsSource;
   /** "LIVE", "PRE_INITIALIZING", "DRAINING". */
   state(): string;
   serverInfo(): unknown;
@@ -28,6 +30,10 @@ export interface AdminContext {
   setHealthCheckFailed(failed: boolean): void;
   quit(): void;
   memory(): unknown;
+  /** Re-reads and applies the config sources (POST /reload). */
+  reload(): Promise<{ ok: true; version: number } | { ok: false; error: string }>;
+  /** Every listener starts draining (HTTP answers `connection: close`). */
+  drainListeners(): void;
 }
 
 /** An admin response. */
@@ -37,7 +43,7 @@ export interface AdminResponse {
   body: string;
 }
 
-type Handler = (query: URLSearchParams) => AdminResponse;
+type Handler = (query: URLSearchParams) => AdminResponse | Promise<AdminResponse>;
 
 interface Endpoint {
   path: string;
@@ -87,6 +93,20 @@ export class Admin {
       ctx.stats.resetCounters();
       return text("OK\n");
     });
+    add("/stats/prometheus", "print server stats in prometheus format", false, (q) => ({
+      status: 200,
+      contentType: "text/plain; version=0.0.4; charset=UTF-8",
+      body: renderPrometheus(ctx.stats.entries(), q.has("usedonly")),
+    }));
+    add("/reload", "re-read the config file (and --config-yaml) and apply it; a bad config is refused", true, async () => {
+      const r = await ctx.reload();
+      return r.ok ? text(`OK: config version ${r.version}\n`) : text(`config refused, the running config keeps serving:\n${r.error}\n`, 400);
+    });
+    add("/drain_listeners", "drain listeners (?graceful, ?inboundonly accepted)", true, () => {
+      ctx.drainListeners();
+      return text("OK\n");
+    });
+    add("/logging", "query/change logging levels (POST ?level=LEVEL)", false, () => text(`active loggers:\n  all: ${logLevel()}\n`));
     add("/quitquitquit", "exit the server", true, () => {
       queueMicrotask(() => ctx.quit());
       return text("OK\n");
@@ -94,16 +114,23 @@ export class Admin {
   }
 
   /** Answers one request. */
-  handle(method: string, target: string): AdminResponse {
+  async handle(method: string, target: string): Promise<AdminResponse> {
     const q = target.indexOf("?");
     const path = q < 0 ? target : target.slice(0, q);
     const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
     const ep = this.#endpoints.get(path);
     if (!ep) return text(`invalid path. admin commands are:\n${this.#helpText()}`, 404);
+    if (path === "/logging" && method === "POST") {
+      const level = query.get("level");
+      const l = level ? parseLogLevel(level) : undefined;
+      if (!l) return text(`usage: POST /logging?level=(trace|debug|info|warning|error|critical|off)\n`, 400);
+      configureLogging({ level: l });
+      return text(`active loggers:\n  all: ${l}\n`);
+    }
     if (ep.mutates && method !== "POST") return text("This endpoint requires POST\n", 405);
     if (!ep.mutates && method !== "GET" && method !== "HEAD") return text("Method Not Allowed\n", 405);
     try {
-      return ep.handler(query);
+      return await ep.handler(query);
     } catch (e) {
       return text(`${e instanceof Error ? e.message : String(e)}\n`, 400);
     }
@@ -150,8 +177,18 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
     sock.events = this;
   }
   onOpen(): void {}
+  #pending: Uint8Array | null = null;
   onData(chunk: Uint8Array): void {
-    if (!this.#close) this.#parser.execute(chunk);
+    if (this.#close) return;
+    if (this.#pending) {
+      const joined = new Uint8Array(this.#pending.length + chunk.length);
+      joined.set(this.#pending);
+      joined.set(chunk, this.#pending.length);
+      this.#pending = joined;
+      return;
+    }
+    const used = this.#parser.execute(chunk);
+    if (used < chunk.length) this.#pending = chunk.subarray(used);
   }
   onDrain(): void {}
   onEnd(): void {
@@ -166,15 +203,19 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
   onMessageComplete(): void {
     const head = this.#head!;
     this.#head = null;
-    let res: AdminResponse;
-    try {
-      res = this.admin.handle(head.method, head.target);
-    } catch (e) {
-      this.log.error(`admin handler failed: ${e instanceof Error ? e.stack : e}`);
-      res = text("internal error\n", 500);
-    }
     if (!head.keepAlive) this.#close = true;
-    this.#respond(res, head.method === "HEAD");
+    // Admin requests are answered one at a time, in order: hold parsing until this one is out.
+    this.#parser.pause();
+    this.admin.handle(head.method, head.target).catch((e) => {
+      this.log.error(`admin handler failed: ${e instanceof Error ? e.stack : e}`);
+      return text("internal error\n", 500);
+    }).then((res) => {
+      this.#respond(res, head.method === "HEAD");
+      this.#parser.resume();
+      const rest = this.#pending;
+      this.#pending = null;
+      if (rest && !this.#close) this.onData(rest);
+    });
   }
   onError(err: CodecError): void {
     this.#close = true;

@@ -1,65 +1,175 @@
 /**
- * Stats with Envoy's names. Control side creates stats once (at snapshot build); the hot path
- * holds the returned handles and only does `handle.inc()` — never a name lookup per request.
+ * Stats with Envoy's names. Values live in a slab of Float64 slots — a SharedArrayBuffer when the
+ * stats belong to a worker thread, so the main thread can sum every worker's counters on read
+ * without a message per request. Control side creates stats once (at config build); the hot
+ * path holds the handles and only calls `inc()` / `dec()` / `set()`.
  */
 
-/** A monotonically increasing counter (both sides; hot path calls `inc`). */
-export class Counter {
-  value = 0;
-  /** Set when the value changed since creation (for `/stats?usedonly`). */
-  used = false;
-  constructor(readonly name: string) {}
-  /** Adds `n` (default 1). */
-  inc(n = 1): void {
-    this.value += n;
-    this.used = true;
+/** How a gauge combines across threads and hot restarts (Envoy's ImportMode). */
+export type ImportMode = "accumulate" | "never";
+
+/** Name, kind and slot of one stat (what a worker tells the main thread once per new stat). */
+export interface StatDescriptor {
+  readonly name: string;
+  readonly type: "counter" | "gauge";
+  readonly importMode: ImportMode;
+  readonly slot: number;
+}
+
+/** Slots a thread's slab holds (8 bytes + 1 flag byte each). */
+export const DEFAULT_SLAB_CAPACITY = 1 << 17;
+
+/** The storage behind a StatsStore: values and "ever used" flags, optionally shared. */
+export class StatSlab {
+  readonly values: Float64Array;
+  readonly used: Uint8Array;
+  constructor(readonly buffer: SharedArrayBuffer | ArrayBuffer, readonly capacity: number) {
+    this.values = new Float64Array(buffer, 0, capacity);
+    this.used = new Uint8Array(buffer, capacity * 8, capacity);
+  }
+  /** A slab in a new SharedArrayBuffer (falls back to ArrayBuffer where SAB is unavailable). */
+  static create(capacity = DEFAULT_SLAB_CAPACITY, shared = true): StatSlab {
+    const bytes = capacity * 9;
+    const buf = shared && typeof SharedArrayBuffer !== "undefined" ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    return new StatSlab(buf, capacity);
   }
 }
 
-/** A gauge that goes up and down (both sides). */
-export class Gauge {
-  value = 0;
-  used = false;
-  constructor(readonly name: string, readonly importMode: "accumulate" | "never" = "accumulate") {}
+/** A monotonically increasing counter (hot path calls `inc`). */
+export class Counter {
+  constructor(readonly name: string, readonly values: Float64Array, readonly flags: Uint8Array, readonly slot: number) {}
   /** Adds `n` (default 1). */
   inc(n = 1): void {
-    this.value += n;
-    this.used = true;
+    this.values[this.slot]! += n;
+    this.flags[this.slot] = 1;
+  }
+  /** The current value (this thread's share). */
+  get value(): number {
+    return this.values[this.slot]!;
+  }
+  set value(v: number) {
+    this.values[this.slot] = v;
+  }
+  /** True once it was ever updated (for `/stats?usedonly`). */
+  get used(): boolean {
+    return this.flags[this.slot] === 1;
+  }
+}
+
+/** A gauge that goes up and down. */
+export class Gauge {
+  constructor(
+    readonly name: string,
+    readonly values: Float64Array,
+    readonly flags: Uint8Array,
+    readonly slot: number,
+    readonly importMode: ImportMode,
+  ) {}
+  /** Adds `n` (default 1). */
+  inc(n = 1): void {
+    this.values[this.slot]! += n;
+    this.flags[this.slot] = 1;
   }
   /** Subtracts `n` (default 1). */
   dec(n = 1): void {
-    this.value -= n;
-    this.used = true;
+    this.values[this.slot]! -= n;
+    this.flags[this.slot] = 1;
   }
   /** Sets the value. */
   set(v: number): void {
-    this.value = v;
-    this.used = true;
+    this.values[this.slot] = v;
+    this.flags[this.slot] = 1;
+  }
+  get value(): number {
+    return this.values[this.slot]!;
+  }
+  get used(): boolean {
+    return this.flags[this.slot] === 1;
   }
 }
 
-/** All stats of one process (control side owns it; handles are shared with the data path). */
-export class StatsStore {
-  readonly #counters = new Map<string, Counter>();
-  readonly #gauges = new Map<string, Gauge>();
+/** One stat as the admin shows it. */
+export interface StatEntry {
+  name: string;
+  value: number;
+  used: boolean;
+  type: "counter" | "gauge";
+}
+
+/** Anything that can list stats (one thread's store, or the sum over threads). */
+export interface StatsSource {
+  entries(): StatEntry[];
+  resetCounters(): void;
+}
+
+/** One thread's stats (control side builds the names; handles are shared with the hot path). */
+export class StatsStore implements StatsSource {
+  readonly #byName = new Map<string, Counter | Gauge>();
+  readonly #descriptors: StatDescriptor[] = [];
+  #next = 0;
+  #pending: StatDescriptor[] = [];
+  #flushScheduled = false;
+
+  /**
+   * @param slab where values live (a fresh private slab by default)
+   * @param onNew told (batched per microtask) about stats created since the last call — the
+   *   worker forwards these to the main thread once, never per request.
+   */
+  constructor(readonly slab: StatSlab = StatSlab.create(1 << 14, false), readonly onNew?: (d: StatDescriptor[]) => void) {}
+
+  /** Re-creates stats a previous incarnation of this thread had, in the same slots (after a
+   *  worker restart the main thread keeps its slab and its descriptors). */
+  adopt(descriptors: readonly StatDescriptor[]): void {
+    for (const d of descriptors) {
+      const s = d.type === "counter"
+        ? new Counter(d.name, this.slab.values, this.slab.used, d.slot)
+        : new Gauge(d.name, this.slab.values, this.slab.used, d.slot, d.importMode);
+      this.#byName.set(d.name, s);
+      this.#descriptors.push(d);
+      this.#next = Math.max(this.#next, d.slot + 1);
+    }
+  }
+
+  #slot(name: string, type: "counter" | "gauge", importMode: ImportMode): number {
+    if (this.#next >= this.slab.capacity) throw new Error(`stats slab full (${this.slab.capacity} stats): cannot add ${name}`);
+    const d: StatDescriptor = { name, type, importMode, slot: this.#next++ };
+    this.#descriptors.push(d);
+    if (this.onNew) {
+      this.#pending.push(d);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(() => this.flushNew());
+      }
+    }
+    return d.slot;
+  }
+
+  /** Sends pending descriptors to `onNew` now. */
+  flushNew(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || !this.onNew) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.onNew(batch);
+  }
 
   /** Finds or creates the counter `name`. */
   counter(name: string): Counter {
-    let c = this.#counters.get(name);
-    if (!c) {
-      c = new Counter(name);
-      this.#counters.set(name, c);
-    }
+    const s = this.#byName.get(name);
+    if (s instanceof Counter) return s;
+    if (s) throw new Error(`stat ${name} is a gauge, not a counter`);
+    const c = new Counter(name, this.slab.values, this.slab.used, this.#slot(name, "counter", "accumulate"));
+    this.#byName.set(name, c);
     return c;
   }
 
   /** Finds or creates the gauge `name`. */
-  gauge(name: string, importMode: "accumulate" | "never" = "accumulate"): Gauge {
-    let g = this.#gauges.get(name);
-    if (!g) {
-      g = new Gauge(name, importMode);
-      this.#gauges.set(name, g);
-    }
+  gauge(name: string, importMode: ImportMode = "accumulate"): Gauge {
+    const s = this.#byName.get(name);
+    if (s instanceof Gauge) return s;
+    if (s) throw new Error(`stat ${name} is a counter, not a gauge`);
+    const g = new Gauge(name, this.slab.values, this.slab.used, this.#slot(name, "gauge", importMode), importMode);
+    this.#byName.set(name, g);
     return g;
   }
 
@@ -68,18 +178,84 @@ export class StatsStore {
     return new StatsScope(this, prefix);
   }
 
-  /** Every counter and gauge, sorted by name, for the admin endpoints. */
-  entries(): { name: string; value: number; used: boolean; type: "counter" | "gauge" }[] {
-    const out: { name: string; value: number; used: boolean; type: "counter" | "gauge" }[] = [];
-    for (const c of this.#counters.values()) out.push({ name: c.name, value: c.value, used: c.used, type: "counter" });
-    for (const g of this.#gauges.values()) out.push({ name: g.name, value: g.value, used: g.used, type: "gauge" });
-    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return out;
+  /** Every stat's descriptor, in creation order. */
+  descriptors(): readonly StatDescriptor[] {
+    return this.#descriptors;
+  }
+
+  /** Every counter and gauge, sorted by name. */
+  entries(): StatEntry[] {
+    const out: StatEntry[] = [];
+    for (const s of this.#byName.values()) {
+      out.push({ name: s.name, value: s.value, used: s.used, type: s instanceof Counter ? "counter" : "gauge" });
+    }
+    return sortEntries(out);
   }
 
   /** Zeroes every counter (admin `/reset_counters`). */
   resetCounters(): void {
-    for (const c of this.#counters.values()) c.value = 0;
+    for (const s of this.#byName.values()) if (s instanceof Counter) s.value = 0;
+  }
+}
+
+function sortEntries(out: StatEntry[]): StatEntry[] {
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Another thread's stats as the main thread sees them: its slab plus the descriptors it sent. */
+export class RemoteStats {
+  readonly descriptors = new Map<string, StatDescriptor>();
+  constructor(readonly slab: StatSlab) {}
+  /** Records descriptors a worker announced. */
+  add(ds: readonly StatDescriptor[]): void {
+    for (const d of ds) this.descriptors.set(d.name, d);
+  }
+  /** Zeroes this thread's gauges (its connections died with it). */
+  zeroGauges(): void {
+    for (const d of this.descriptors.values()) if (d.type === "gauge") this.slab.values[d.slot] = 0;
+  }
+}
+
+/** The sum of the main thread's store and every worker's stats (control side, on read). */
+export class AggregateStats implements StatsSource {
+  constructor(readonly local: StatsStore, readonly remotes: () => readonly RemoteStats[]) {}
+
+  entries(): StatEntry[] {
+    const byName = new Map<string, StatEntry>();
+    for (const e of this.local.entries()) byName.set(e.name, e);
+    for (const r of this.remotes()) {
+      const { values, used } = r.slab;
+      for (const d of r.descriptors.values()) {
+        const v = values[d.slot]!;
+        const u = used[d.slot] === 1;
+        const e = byName.get(d.name);
+        if (e === undefined) byName.set(d.name, { name: d.name, value: v, used: u, type: d.type });
+        else if (d.type === "counter" || d.importMode === "accumulate") {
+          e.value += v;
+          e.used ||= u;
+        }
+      }
+    }
+    return sortEntries([...byName.values()]);
+  }
+
+  /** Value of one stat summed over threads (0 when absent). */
+  value(name: string): number {
+    let v = 0;
+    const l = this.local.entries().find((e) => e.name === name);
+    if (l) v += l.value;
+    for (const r of this.remotes()) {
+      const d = r.descriptors.get(name);
+      if (d) v += r.slab.values[d.slot]!;
+    }
+    return v;
+  }
+
+  resetCounters(): void {
+    this.local.resetCounters();
+    for (const r of this.remotes()) {
+      for (const d of r.descriptors.values()) if (d.type === "counter") r.slab.values[d.slot] = 0;
+    }
   }
 }
 
@@ -91,7 +267,7 @@ export class StatsScope {
     return this.store.counter(this.prefix + name);
   }
   /** Gauge `prefix + name`. */
-  gauge(name: string, importMode: "accumulate" | "never" = "accumulate"): Gauge {
+  gauge(name: string, importMode: ImportMode = "accumulate"): Gauge {
     return this.store.gauge(this.prefix + name, importMode);
   }
   /** A nested scope. */

@@ -26,9 +26,12 @@ export class ListenerConfig {
   readonly filterFactories: readonly NetworkFilterFactory[];
   readonly stats: ConnectionStats;
   readonly bufferLimit: number;
+  /** Set when this config is replaced or the listener drains: its connections answer with
+   *  `connection: close`, so clients reconnect onto the current config (Envoy's listener drain). */
+  readonly drain: { draining: boolean } = { draining: false };
   constructor(
     readonly model: ListenerModel,
-    ctx: { clusterManager: ThreadLocalClusterManager; wheel: TimerWheel; stats: StatsStore; drain: DrainState },
+    ctx: { clusterManager: ThreadLocalClusterManager; wheel: TimerWheel; stats: StatsStore },
   ) {
     const p = `listener.${listenerStatName(model.address.address, model.address.port)}.`;
     this.stats = {
@@ -42,7 +45,7 @@ export class ListenerConfig {
     this.filterFactories = (chain?.filters ?? []).map((f) => {
       const ext = findNetworkFilterRuntime(f.typeUrl);
       if (!ext) throw new Error(`no runtime registered for network filter ${f.typeUrl}`);
-      return ext.createFilterFactory(f.config, ctx);
+      return ext.createFilterFactory(f.config, { ...ctx, drain: this.drain });
     });
   }
 }
@@ -51,7 +54,7 @@ export class ListenerConfig {
 export class ActiveListener implements DrainState {
   #config: ListenerConfig;
   readonly connections = new Set<Connection>();
-  draining = false;
+  #draining = false;
   readonly #onClosed = (c: Connection) => void this.connections.delete(c);
 
   constructor(config: ListenerConfig, readonly wheel: TimerWheel, readonly log: Logger) {
@@ -63,9 +66,22 @@ export class ActiveListener implements DrainState {
     return this.#config;
   }
 
-  /** Installs a new config for connections accepted from now on. */
+  /** Installs a new config for connections accepted from now on; connections on the old one
+   *  drain (HTTP answers `connection: close` after their current request). */
   update(config: ListenerConfig): void {
+    if (config === this.#config) return;
+    this.#config.drain.draining = true;
+    config.drain.draining = this.#draining;
     this.#config = config;
+  }
+
+  /** True while the whole listener drains (hot restart, removal, /drain_listeners). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+  set draining(v: boolean) {
+    this.#draining = v;
+    if (v) this.#config.drain.draining = true;
   }
 
   /** The accept callback (runtime.listen's onConnection). */

@@ -23,11 +23,12 @@ export async function bindListener(
   active: ActiveListener,
   log: Logger,
   fd?: number,
+  reusePort = false,
 ): Promise<BoundListener> {
   const { address, port } = model.address;
   try {
-    const socket = await runtime.listen({ host: address, port, fd }, (sock) => active.onAccept(sock));
-    log.info(`listener '${model.name}' listening on ${address}:${socket.port}`);
+    const socket = await runtime.listen({ host: address, port, fd, reusePort }, (sock) => active.onAccept(sock));
+    log.debug(`listener '${model.name}' listening on ${address}:${socket.port}`);
     return { model, socket, active };
   } catch (e) {
     const why = e instanceof RuntimeError ? `${e.code}: ${e.message}` : String(e);

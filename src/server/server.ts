@@ -6,23 +6,28 @@
 import { Admin, type AdminContext, startAdminServer } from "../admin/admin.ts";
 import type { BootstrapModel } from "../config/model.ts";
 import { Logger } from "../core/log.ts";
-import { StatsStore } from "../core/stats.ts";
-import { TimerWheel } from "../core/timer_wheel.ts";
-import { setAccessLogSink, type AccessLogSink } from "../http/conn_manager/access_log.ts";
-import { ActiveListener, ListenerConfig } from "../listener/active_listener.ts";
-import { type BoundListener, bindListener } from "../listener/listener_manager.ts";
+import { AggregateStats, StatsStore } from "../core/stats.ts";
+import { setAccessLogSink } from "../http/conn_manager/access_log.ts";
+import { BatchedAccessLogSink } from "../http/conn_manager/access_log_sink.ts";
 import type { Runtime, TcpListener } from "../runtime/types.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
-import { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
+import { loadConfigFromSources } from "../config/sources.ts";
 import { VERSION } from "../version.ts";
-import "../filters/network/http_connection_manager/filter.ts";
+import { DataPlane } from "../worker/data_plane.ts";
+import type { Snapshot } from "../worker/protocol.ts";
+import { WorkerSet } from "../worker/worker_set.ts";
 
 /** How the server was started (for /server_info and behaviour switches). */
 export interface ServerOptions {
   /** The config as the user gave it (merged file + --config-yaml), for /config_dump. */
   readonly rawConfig: unknown;
+  /** Data-plane worker threads; 0 runs the data plane on the main thread. */
   readonly concurrency: number;
+  /** The worker entry module (src/worker/worker_main.ts); required when concurrency > 0. */
+  readonly workerUrl?: URL;
   readonly configPath?: string;
+  /** --config-yaml, re-applied on reload. */
+  readonly configYaml?: string;
   readonly logLevel?: string;
   readonly restartEpoch?: number;
   /** Called by POST /quitquitquit after the server closed (the CLI exits the process). */
@@ -31,51 +36,18 @@ export interface ServerOptions {
 
 const log = new Logger("main");
 
-/** Batches access-log lines and writes them once per tick (off the request path). */
-class BatchedAccessLogSink implements AccessLogSink {
-  #lines = new Map<string, string[]>();
-  #scheduled = false;
-  #chain: Promise<void> = Promise.resolve();
-  constructor(readonly runtime: Runtime) {}
-  write(kind: "file" | "stdout" | "stderr", path: string | undefined, line: string): void {
-    const key = kind === "file" ? `file:${path}` : kind;
-    let arr = this.#lines.get(key);
-    if (!arr) this.#lines.set(key, (arr = []));
-    arr.push(line.endsWith("\n") ? line : line + "\n");
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setTimeout(() => this.flush(), 0);
-    }
-  }
-  /** Writes everything queued; resolves when file appends are done. */
-  flush(): Promise<void> {
-    this.#scheduled = false;
-    const batches = this.#lines;
-    this.#lines = new Map();
-    for (const [key, lines] of batches) {
-      const text = lines.join("");
-      if (key === "stdout") this.runtime.writeStdout(text);
-      else if (key === "stderr") this.runtime.writeStderr(text);
-      else {
-        const path = key.slice(5);
-        this.#chain = this.#chain.then(() =>
-          this.runtime.appendFile(path, new TextEncoder().encode(text)).catch((e) =>
-            log.error(`access log ${path}: ${e instanceof Error ? e.message : e}`)
-          )
-        );
-      }
-    }
-    return this.#chain;
-  }
-}
-
 /** A running server. */
 export class Server implements AsyncDisposable {
-  readonly stats = new StatsStore();
-  readonly wheel = new TimerWheel();
+  /** The main thread's own stats (server.*, admin). */
+  readonly localStats: StatsStore;
+  /** Every thread's stats summed: what /stats shows. */
+  readonly stats: AggregateStats;
+  /** The control-side view of clusters (for /clusters). */
   readonly clusterManager: ClusterManager;
-  readonly tlcm: ThreadLocalClusterManager;
-  readonly listeners: BoundListener[] = [];
+  /** The data plane on this thread (concurrency 0), else null. */
+  readonly inProcess: DataPlane | null = null;
+  /** The worker threads (concurrency > 0), else null. */
+  workers: WorkerSet | null = null;
   admin: TcpListener | null = null;
   #state = "PRE_INITIALIZING";
   #healthCheckFailed = false;
@@ -83,11 +55,25 @@ export class Server implements AsyncDisposable {
   readonly #sink: BatchedAccessLogSink;
   #closed: Promise<void> | null = null;
   #uptimeTimer: ReturnType<typeof setInterval> | undefined;
+  #snapshot: Snapshot;
+  #bootstrap: BootstrapModel;
+  #raw: unknown;
+  #configLoadedAt = new Date().toISOString();
 
-  constructor(readonly runtime: Runtime, readonly bootstrap: BootstrapModel, readonly options: ServerOptions) {
-    this.clusterManager = new ClusterManager(this.stats);
-    this.tlcm = new ThreadLocalClusterManager(runtime);
+  constructor(readonly runtime: Runtime, bootstrap: BootstrapModel, readonly options: ServerOptions) {
+    this.#bootstrap = bootstrap;
+    this.#raw = options.rawConfig;
+    this.localStats = new StatsStore();
+    this.stats = new AggregateStats(this.localStats, () => this.workers?.remoteStats() ?? []);
+    this.clusterManager = new ClusterManager(this.localStats);
     this.#sink = new BatchedAccessLogSink(runtime);
+    this.#snapshot = { version: 1, listeners: bootstrap.listeners, clusters: bootstrap.clusters };
+    if (options.concurrency === 0) this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: false });
+  }
+
+  /** The config in force. */
+  get bootstrap(): BootstrapModel {
+    return this.#bootstrap;
   }
 
   /** Server state as /ready reports it. */
@@ -102,9 +88,10 @@ export class Server implements AsyncDisposable {
 
   /** The bound port of listener `name` (useful with port 0). */
   listenerPort(name: string): number {
-    const l = this.listeners.find((x) => x.model.name === name);
-    if (!l) throw new Error(`no listener named ${name}`);
-    return l.socket.port;
+    const ports = this.inProcess ? this.inProcess.ports() : this.workers?.ports ?? {};
+    const p = ports[name];
+    if (p === undefined) throw new Error(`no listener named ${name}`);
+    return p;
   }
 
   /** The bound admin port. */
@@ -113,25 +100,34 @@ export class Server implements AsyncDisposable {
     return this.admin.port;
   }
 
-  /** Initialises clusters, binds listeners and admin; the server is LIVE when this resolves. */
+  /** The config version the data plane runs. */
+  get configVersion(): number {
+    return this.#snapshot.version;
+  }
+
+  /** Initialises clusters, starts the data plane and admin; LIVE when this resolves. */
   async start(): Promise<void> {
-    const b = this.bootstrap;
+    const b = this.#bootstrap;
     setAccessLogSink(this.#sink);
-    const s = this.stats;
+    const s = this.localStats;
     s.gauge("server.concurrency", "never").set(this.options.concurrency);
     s.gauge("server.hot_restart_epoch", "never").set(this.options.restartEpoch ?? 0);
     s.gauge("server.live", "never").set(0);
     s.gauge("server.uptime", "never").set(0);
     s.gauge("server.state", "never").set(2); // PRE_INITIALIZING
+    const crashes = s.counter("server.worker_crashes");
     this.clusterManager.addStaticClusters(b.clusters);
-    this.tlcm.update(this.clusterManager.all());
     try {
-      for (const lm of b.listeners) {
-        const cfg = new ListenerConfig(lm, { clusterManager: this.tlcm, wheel: this.wheel, stats: s, drain: { draining: false } });
-        const active = new ActiveListener(cfg, this.wheel, new Logger("conn_handler"));
-        // The drain state is the listener itself: rebuild the config so filters see it.
-        active.update(new ListenerConfig(lm, { clusterManager: this.tlcm, wheel: this.wheel, stats: s, drain: active }));
-        this.listeners.push(await bindListener(this.runtime, lm, active, log));
+      if (this.inProcess) {
+        await this.inProcess.apply(this.#snapshot);
+      } else {
+        if (!this.options.workerUrl) throw new Error("concurrency > 0 needs the worker entry module (workerUrl)");
+        this.workers = new WorkerSet(this.options.concurrency, this.options.workerUrl, this.#snapshot, crashes);
+        await this.workers.start();
+      }
+      for (const [name, port] of Object.entries(this.inProcess ? this.inProcess.ports() : this.workers!.ports)) {
+        const m = b.listeners.find((l) => l.name === name)!;
+        log.info(`listener '${name}' listening on ${m.address.address}:${port}`);
       }
       if (b.admin) {
         const admin = new Admin(this.#adminContext());
@@ -147,7 +143,39 @@ export class Server implements AsyncDisposable {
     this.#uptimeTimer = setInterval(() => {
       s.gauge("server.uptime", "never").set(Math.floor((Date.now() - this.#startedAt) / 1000));
     }, 1000);
-    log.info(`starting main dispatch loop (legate ${VERSION}, ${this.runtime.name} ${this.runtime.version})`);
+    log.info(`starting main dispatch loop (legate ${VERSION}, ${this.runtime.name} ${this.runtime.version}, concurrency ${this.options.concurrency})`);
+  }
+
+  /**
+   * Applies a new, already validated config: listeners and clusters go to the data plane as a
+   * new snapshot version (in-flight requests finish on the old one). Admin changes need a
+   * restart. Resolves when every data-plane thread runs the new version.
+   */
+  async reload(bootstrap: BootstrapModel, raw: unknown): Promise<number> {
+    this.#bootstrap = bootstrap;
+    this.#raw = raw;
+    this.#configLoadedAt = new Date().toISOString();
+    this.#snapshot = { version: this.#snapshot.version + 1, listeners: bootstrap.listeners, clusters: bootstrap.clusters };
+    this.clusterManager.addStaticClusters(bootstrap.clusters);
+    if (this.inProcess) await this.inProcess.apply(this.#snapshot);
+    else await this.workers?.publish(this.#snapshot);
+    this.localStats.counter("server.config_reload").inc();
+    log.info(`config version ${this.#snapshot.version} applied`);
+    return this.#snapshot.version;
+  }
+
+  /** Re-reads the config sources (file and --config-yaml) and applies them; a bad config is
+   *  refused with every error and the running one keeps serving. */
+  async reloadFromSources(): Promise<{ ok: true; version: number } | { ok: false; error: string }> {
+    try {
+      const loaded = await loadConfigFromSources(this.runtime, this.options.configPath, this.options.configYaml);
+      return { ok: true, version: await this.reload(loaded.bootstrap, loaded.raw) };
+    } catch (e) {
+      this.localStats.counter("server.config_reload_rejected").inc();
+      const error = e instanceof Error ? e.message : String(e);
+      log.error(`config reload refused; version ${this.#snapshot.version} keeps serving:\n${error}`);
+      return { ok: false, error };
+    }
   }
 
   /** Stops accepting, closes connections, pools and admin; flushes access logs. */
@@ -155,12 +183,8 @@ export class Server implements AsyncDisposable {
     this.#closed ??= (async () => {
       this.#state = "DRAINING";
       clearInterval(this.#uptimeTimer);
-      for (const l of this.listeners) {
-        l.active.draining = true;
-        await l.socket.close();
-      }
-      for (const l of this.listeners) l.active.closeAll();
-      this.tlcm.closeAll();
+      await this.inProcess?.close();
+      await this.workers?.close();
       await this.admin?.close();
       await this.#sink.flush();
       setAccessLogSink(null);
@@ -175,9 +199,6 @@ export class Server implements AsyncDisposable {
   #adminContext(): AdminContext {
     const server = this;
     const startedAt = this.#startedAt;
-    const b = this.bootstrap;
-    const raw = this.options.rawConfig as Record<string, unknown>;
-    const loadedAt = new Date().toISOString();
     return {
       stats: this.stats,
       state: () => server.#state,
@@ -192,12 +213,14 @@ export class Server implements AsyncDisposable {
           restart_epoch: this.options.restartEpoch ?? 0,
           mode: "Serve",
         },
-        node: { id: b.node.id, cluster: b.node.cluster },
+        node: { id: this.#bootstrap.node.id, cluster: this.#bootstrap.node.cluster },
         uptime_current_epoch: `${Math.floor((Date.now() - startedAt) / 1000)}s`,
         uptime_all_epochs: `${Math.floor((Date.now() - startedAt) / 1000)}s`,
         runtime: `${this.runtime.name} ${this.runtime.version}`,
       }),
       configDump: (resource) => {
+        const raw = this.#raw as Record<string, unknown>;
+        const loadedAt = this.#configLoadedAt;
         const sr = (raw?.static_resources ?? raw?.staticResources ?? {}) as Record<string, unknown[]>;
         const listeners = (sr.listeners ?? []).map((l) => ({ listener: l, last_updated: loadedAt }));
         const clusters = (sr.clusters ?? []).map((c) => ({ cluster: c, last_updated: loadedAt }));
@@ -241,11 +264,11 @@ export class Server implements AsyncDisposable {
           })),
         })),
       }),
-      listenersText: () => this.listeners.map((l) => `${l.model.name}::${l.model.address.address}:${l.socket.port}`).join("\n") + "\n",
+      listenersText: () => this.#bootstrap.listeners.map((l) => `${l.name}::${l.address.address}:${this.listenerPort(l.name)}`).join("\n") + "\n",
       listenersJson: () => ({
-        listener_statuses: this.listeners.map((l) => ({
-          name: l.model.name,
-          local_address: { socket_address: { address: l.model.address.address, port_value: l.socket.port } },
+        listener_statuses: this.#bootstrap.listeners.map((l) => ({
+          name: l.name,
+          local_address: { socket_address: { address: l.address.address, port_value: this.listenerPort(l.name) } },
         })),
       }),
       setHealthCheckFailed: (f) => {
@@ -253,6 +276,11 @@ export class Server implements AsyncDisposable {
       },
       quit: () => {
         void this.close().then(() => this.options.onQuit?.());
+      },
+      reload: () => this.reloadFromSources(),
+      drainListeners: () => {
+        this.inProcess?.drain();
+        this.workers?.drain();
       },
       memory: () => {
         const m = this.runtime.memoryUsage();

@@ -24,12 +24,20 @@ export interface TestProxy extends AsyncDisposable {
   stat(name: string): number;
 }
 
-/** Starts a proxy from a config object or YAML text. */
-export async function startProxy(config: unknown): Promise<TestProxy> {
+/** The worker entry module, for proxies started with worker threads. */
+export const WORKER_URL = new URL("../../src/worker/worker_main.ts", import.meta.url);
+
+/** Starts a proxy from a config object or YAML text; `concurrency` 0 (default) serves on this
+ *  thread, N > 0 starts N data-plane workers. */
+export async function startProxy(config: unknown, opts: { concurrency?: number } = {}): Promise<TestProxy> {
   const text = typeof config === "string" ? config : JSON.stringify(config);
   const bootstrap = loadBootstrap({ text, sourceName: "test-config" });
   const runtime = await loadRuntime();
-  const server = await startServer(runtime, bootstrap, { rawConfig: parseConfigText(text, "test-config"), concurrency: 1 });
+  const server = await startServer(runtime, bootstrap, {
+    rawConfig: parseConfigText(text, "test-config"),
+    concurrency: opts.concurrency ?? 0,
+    workerUrl: WORKER_URL,
+  });
   const first = bootstrap.listeners[0]?.name;
   const port = (name = first) => server.listenerPort(name!);
   return {
@@ -37,7 +45,7 @@ export async function startProxy(config: unknown): Promise<TestProxy> {
     port,
     adminPort: server.admin ? server.adminPort : 0,
     url: (path = "/", name) => `http://127.0.0.1:${port(name)}${path}`,
-    stat: (name) => server.stats.entries().find((e) => e.name === name)?.value ?? 0,
+    stat: (name) => server.stats.value(name),
     [Symbol.asyncDispose]: () => server.close(),
   };
 }

@@ -260,7 +260,7 @@ test("a slow reader does not make the proxy buffer the whole response", async ()
   c.socket.pause(); // read nothing for a while
   c.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
   await new Promise((r) => setTimeout(r, 400));
-  const buffered = proxy.server.listeners[0]!.active.connections.values().next().value!.writer.buffered;
+  const buffered = proxy.server.inProcess!.listeners.get("ingress")!.active.connections.values().next().value!.writer.buffered;
   assert.ok(buffered < 4 << 20, `proxy buffered ${buffered} bytes for a paused client`);
   let got = 0;
   c.socket.on("data", (d: Uint8Array) => (got += d.length));

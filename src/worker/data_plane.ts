@@ -1,0 +1,130 @@
+/**
+ * One data-plane thread (worker side): its timer wheel, thread-local clusters, listeners and
+ * connections, built from snapshots. A Web Worker runs one of these; with --concurrency 0 the
+ * main thread runs one in-process. Nothing here awaits the control plane.
+ */
+import { Logger } from "../core/log.ts";
+import type { StatsStore } from "../core/stats.ts";
+import { TimerWheel } from "../core/timer_wheel.ts";
+import type { ListenerModel } from "../config/model.ts";
+import { ActiveListener, ListenerConfig } from "../listener/active_listener.ts";
+import { type BoundListener, bindListener } from "../listener/listener_manager.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { type Cluster, ClusterManager } from "../upstream/cluster_manager.ts";
+import { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
+import type { Snapshot } from "./protocol.ts";
+import "../filters/network/http_connection_manager/filter.ts";
+
+const log = new Logger("main");
+
+/** Listeners, clusters and connections of one thread. */
+export class DataPlane {
+  readonly wheel = new TimerWheel();
+  readonly tlcm: ThreadLocalClusterManager;
+  readonly listeners = new Map<string, BoundListener>();
+  #version = -1;
+  /** Clusters by name with the JSON of the model they were built from: an unchanged cluster
+   *  keeps its objects (and so its pools and in-flight requests) across snapshots. */
+  #clusters = new Map<string, { json: string; cluster: Cluster }>();
+
+  constructor(readonly runtime: Runtime, readonly stats: StatsStore, readonly options: { reusePort: boolean }) {
+    this.tlcm = new ThreadLocalClusterManager(runtime);
+  }
+
+  /** The snapshot version in force. */
+  get version(): number {
+    return this.#version;
+  }
+
+  #listenerConfig(m: ListenerModel): ListenerConfig {
+    return new ListenerConfig(m, { clusterManager: this.tlcm, wheel: this.wheel, stats: this.stats });
+  }
+
+  /**
+   * Installs `snapshot`: clusters first (so new routes find them), then listeners — changed ones
+   * get the new config for new connections (in-flight ones keep theirs), new ones are bound,
+   * removed ones stop accepting and drain. `ports` pins port-0 listeners to a known port.
+   */
+  async apply(snapshot: Snapshot, ports: Record<string, number> = {}): Promise<void> {
+    const next = new Map<string, { json: string; cluster: Cluster }>();
+    const changed = snapshot.clusters.filter((c) => {
+      const json = JSON.stringify(c);
+      const old = this.#clusters.get(c.name);
+      if (old && old.json === json) {
+        next.set(c.name, old);
+        return false;
+      }
+      return true;
+    });
+    const cm = new ClusterManager(this.stats);
+    cm.addStaticClusters(changed);
+    for (const c of cm.all()) next.set(c.info.name, { json: JSON.stringify(c.info.model), cluster: c });
+    this.#clusters = next;
+    this.tlcm.update([...next.values()].map((e) => e.cluster));
+    const keep = new Set<string>();
+    for (const m of snapshot.listeners) {
+      keep.add(m.name);
+      const existing = this.listeners.get(m.name);
+      if (existing && sameAddress(existing.model, m)) {
+        const real = m.address.port === 0 ? { ...m, address: { ...m.address, port: existing.socket.port } } : m;
+        existing.active.update(this.#listenerConfig(real));
+        (existing as { model: ListenerModel }).model = m;
+        continue;
+      }
+      if (existing) await this.#remove(existing);
+      const active = new ActiveListener(this.#listenerConfig(m), this.wheel, new Logger("conn_handler"));
+      const port = ports[m.name];
+      const bound = await bindListener(
+        this.runtime,
+        port !== undefined && m.address.port === 0 ? { ...m, address: { ...m.address, port } } : m,
+        active,
+        log,
+        undefined,
+        this.options.reusePort,
+      );
+      if (m.address.port === 0) {
+        // Stats are named after the bound address (listener.127.0.0.1_PORT.…), as in Envoy.
+        // No connection has been accepted yet: this continuation runs before any I/O event.
+        const real = { ...m, address: { ...m.address, port: bound.socket.port } };
+        active.update(this.#listenerConfig(real));
+      }
+      this.listeners.set(m.name, { ...bound, model: m });
+    }
+    for (const [name, l] of this.listeners) {
+      if (!keep.has(name)) await this.#remove(l);
+    }
+    this.#version = snapshot.version;
+  }
+
+  async #remove(l: BoundListener): Promise<void> {
+    this.listeners.delete(l.model.name);
+    l.active.draining = true;
+    await l.socket.close();
+    // Connections finish what they are doing; HTTP answers `connection: close` from now on.
+  }
+
+  /** Bound ports by listener name. */
+  ports(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, l] of this.listeners) out[name] = l.socket.port;
+    return out;
+  }
+
+  /** Marks every listener draining (HTTP/1 answers with `connection: close`). */
+  drain(): void {
+    for (const l of this.listeners.values()) l.active.draining = true;
+  }
+
+  /** Stops accepting and closes every connection and pool. */
+  async close(): Promise<void> {
+    this.drain();
+    for (const l of this.listeners.values()) await l.socket.close();
+    for (const l of this.listeners.values()) l.active.closeAll();
+    this.listeners.clear();
+    this.tlcm.closeAll();
+  }
+}
+
+function sameAddress(a: ListenerModel, b: ListenerModel): boolean {
+  return a.address.address === b.address.address && a.address.port === b.address.port;
+}

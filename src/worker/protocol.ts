@@ -1,0 +1,46 @@
+/**
+ * The main ↔ worker protocol: one discriminated union each way, versioned. Everything here is
+ * plain data (structured-clonable); the worker builds its own runtime objects from it.
+ */
+import type { LogLevel } from "../core/log.ts";
+import type { StatDescriptor } from "../core/stats.ts";
+import type { ClusterModel, ListenerModel } from "../config/model.ts";
+
+/** Bumped on any incompatible change to the messages below. */
+export const PROTOCOL_VERSION = 1;
+
+/** An immutable config version for the data plane. */
+export interface Snapshot {
+  readonly version: number;
+  readonly listeners: readonly ListenerModel[];
+  readonly clusters: readonly ClusterModel[];
+}
+
+/** Main → worker. */
+export type ToWorker =
+  | {
+    type: "init";
+    protocol: number;
+    index: number;
+    slab: SharedArrayBuffer;
+    slabCapacity: number;
+    /** Stats of a previous incarnation of this worker (restart after a crash). */
+    stats: StatDescriptor[];
+    snapshot: Snapshot;
+    /** Real ports for listeners configured with port 0 (bound by worker 0 first). */
+    ports: Record<string, number>;
+    logLevel: LogLevel;
+    /** Bind each listener with SO_REUSEPORT (true whenever there is more than one worker). */
+    reusePort: boolean;
+  }
+  | { type: "snapshot"; snapshot: Snapshot }
+  | { type: "drain" }
+  | { type: "shutdown" };
+
+/** Worker → main. */
+export type FromWorker =
+  | { type: "ready"; protocol: number; index: number; ports: Record<string, number> }
+  | { type: "init_failed"; index: number; message: string }
+  | { type: "stats"; descriptors: StatDescriptor[] }
+  | { type: "applied"; version: number; error?: string }
+  | { type: "closed" };
