@@ -4,7 +4,7 @@
  * https://www.envoyproxy.io/docs/envoy/latest/operations/admin
  */
 import type { Logger } from "../core/log.ts";
-import type { StatsSource } from "../core/stats.ts";
+import { formatHistogram, QUANTILES, quantile, type StatsSource } from "../core/stats.ts";
 import { configureLogging, logLevel, parseLogLevel } from "../core/log.ts";
 import { renderPrometheus } from "./prometheus.ts";
 import { HeaderMap } from "../http/header_map.ts";
@@ -96,7 +96,7 @@ export class Admin {
     add("/stats/prometheus", "print server stats in prometheus format", false, (q) => ({
       status: 200,
       contentType: "text/plain; version=0.0.4; charset=UTF-8",
-      body: renderPrometheus(ctx.stats.entries(), q.has("usedonly")),
+      body: renderPrometheus(ctx.stats.entries(), q.has("usedonly"), ctx.stats.histograms()),
     }));
     add("/reload", "re-read the config file (and --config-yaml) and apply it; a bad config is refused", true, async () => {
       const r = await ctx.reload();
@@ -159,11 +159,25 @@ export class Admin {
     }
     const usedOnly = q.has("usedonly");
     const entries = this.ctx.stats.entries().filter((e) => (!usedOnly || e.used) && (!re || re.test(e.name)));
+    const histograms = [...this.ctx.stats.histograms()]
+      .filter(([name, h]) => (!usedOnly || h.count > 0) && (!re || re.test(name)))
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
     if (q.get("format") === "json") {
-      return json({ stats: entries.map((e) => ({ name: e.name, value: e.value })) });
+      const computed = histograms.map(([name, h]) => ({
+        name,
+        values: QUANTILES.map((x) => {
+          const v = quantile(h, x);
+          return { interval: null, cumulative: Number.isNaN(v) ? null : v };
+        }),
+      }));
+      const stats: unknown[] = entries.map((e) => ({ name: e.name, value: e.value }));
+      if (histograms.length) stats.push({ histograms: { supported_quantiles: QUANTILES.map((x) => x * 100), computed_quantiles: computed } });
+      return json({ stats });
     }
     if (q.has("format") && q.get("format") !== "text") return text(`usage: /stats?format=(json|text)\n`, 400);
-    return text(entries.map((e) => `${e.name}: ${e.value}`).join("\n") + "\n");
+    const lines = entries.map((e) => `${e.name}: ${e.value}`);
+    for (const [name, h] of histograms) lines.push(`${name}: ${formatHistogram(h)}`);
+    return text(lines.join("\n") + "\n");
   }
 }
 

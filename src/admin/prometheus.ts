@@ -4,7 +4,7 @@
  * cluster name, HTTP connection manager prefix, listener address, response code class).
  * https://www.envoyproxy.io/docs/envoy/latest/operations/admin#get--stats-prometheus
  */
-import type { StatEntry } from "../core/stats.ts";
+import { HISTOGRAM_BUCKETS, type HistogramSummary, type StatEntry } from "../core/stats.ts";
 
 interface Tagged {
   name: string;
@@ -40,7 +40,11 @@ function escapeLabel(v: string): string {
 }
 
 /** Renders stats in the Prometheus text exposition format (version 0.0.4). */
-export function renderPrometheus(entries: readonly StatEntry[], usedOnly: boolean): string {
+export function renderPrometheus(
+  entries: readonly StatEntry[],
+  usedOnly: boolean,
+  histograms: ReadonlyMap<string, HistogramSummary> = new Map(),
+): string {
   const families = new Map<string, { type: string; lines: string[] }>();
   for (const e of entries) {
     if (usedOnly && !e.used) continue;
@@ -49,6 +53,22 @@ export function renderPrometheus(entries: readonly StatEntry[], usedOnly: boolea
     if (!f) families.set(t.name, (f = { type: e.type, lines: [] }));
     const labels = t.labels.length ? `{${t.labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}` : "";
     f.lines.push(`${t.name}${labels} ${e.value}`);
+  }
+  for (const [statName, h] of histograms) {
+    if (usedOnly && h.count === 0) continue;
+    const t = extractTags(statName);
+    let f = families.get(t.name);
+    if (!f) families.set(t.name, (f = { type: "histogram", lines: [] }));
+    const base = t.labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+    const lbl = (extra: string[]) => (extra.length || base.length ? `{${[...base, ...extra].join(",")}}` : "");
+    let cumulative = 0;
+    HISTOGRAM_BUCKETS.forEach((bound, i) => {
+      cumulative += h.buckets[i]!;
+      f!.lines.push(`${t.name}_bucket${lbl([`le="${bound}"`])} ${cumulative}`);
+    });
+    f.lines.push(`${t.name}_bucket${lbl(['le="+Inf"'])} ${h.count}`);
+    f.lines.push(`${t.name}_sum${lbl([])} ${h.sum}`);
+    f.lines.push(`${t.name}_count${lbl([])} ${h.count}`);
   }
   let out = "";
   for (const [name, f] of [...families].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {

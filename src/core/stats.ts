@@ -11,9 +11,71 @@ export type ImportMode = "accumulate" | "never";
 /** Name, kind and slot of one stat (what a worker tells the main thread once per new stat). */
 export interface StatDescriptor {
   readonly name: string;
-  readonly type: "counter" | "gauge";
+  readonly type: "counter" | "gauge" | "histogram";
   readonly importMode: ImportMode;
+  /** First slot; a histogram uses HISTOGRAM_WIDTH consecutive slots. */
   readonly slot: number;
+}
+
+/** Envoy's default histogram bucket bounds (ms for time histograms). */
+export const HISTOGRAM_BUCKETS: readonly number[] = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
+/** Slots per histogram: count, sum, one per bucket, one for values above the last bound. */
+export const HISTOGRAM_WIDTH = 2 + HISTOGRAM_BUCKETS.length + 1;
+
+/** A distribution of values (request times), kept as bucket counts so threads can be summed. */
+export class Histogram {
+  constructor(readonly name: string, readonly values: Float64Array, readonly flags: Uint8Array, readonly slot: number) {}
+  /** Records one value. */
+  record(v: number): void {
+    const s = this.slot;
+    const vals = this.values;
+    vals[s]! += 1;
+    vals[s + 1]! += v;
+    const b = HISTOGRAM_BUCKETS;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    vals[s + 2 + i]! += 1;
+    this.flags[s] = 1;
+  }
+}
+
+/** Summary of a histogram: count, sum, per-bucket counts and interpolated quantiles. */
+export interface HistogramSummary {
+  count: number;
+  sum: number;
+  /** Counts per bucket (last = above the last bound). */
+  buckets: number[];
+}
+
+/** The quantiles Envoy's admin prints. */
+export const QUANTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1];
+
+/** Estimates quantile `q` from bucket counts (linear within a bucket); NaN when empty. */
+export function quantile(h: HistogramSummary, q: number): number {
+  if (h.count === 0) return NaN;
+  const target = q * h.count;
+  let seen = 0;
+  for (let i = 0; i < h.buckets.length; i++) {
+    const n = h.buckets[i]!;
+    if (n === 0) continue;
+    if (seen + n >= target) {
+      const lo = i === 0 ? 0 : HISTOGRAM_BUCKETS[i - 1]!;
+      const hi = i < HISTOGRAM_BUCKETS.length ? HISTOGRAM_BUCKETS[i]! : lo * 2;
+      return lo + (hi - lo) * Math.max(0, Math.min(1, (target - seen) / n));
+    }
+    seen += n;
+  }
+  return HISTOGRAM_BUCKETS[HISTOGRAM_BUCKETS.length - 1]!;
+}
+
+function readHistogram(values: Float64Array, slot: number, into?: HistogramSummary): HistogramSummary {
+  const h = into ?? { count: 0, sum: 0, buckets: new Array(HISTOGRAM_BUCKETS.length + 1).fill(0) };
+  h.count += values[slot]!;
+  h.sum += values[slot + 1]!;
+  for (let i = 0; i <= HISTOGRAM_BUCKETS.length; i++) h.buckets[i]! += values[slot + 2 + i]!;
+  return h;
 }
 
 /** Slots a thread's slab holds (8 bytes + 1 flag byte each). */
@@ -99,12 +161,15 @@ export interface StatEntry {
 /** Anything that can list stats (one thread's store, or the sum over threads). */
 export interface StatsSource {
   entries(): StatEntry[];
+  /** Histograms summed over threads, by name. */
+  histograms(): Map<string, HistogramSummary>;
   resetCounters(): void;
 }
 
 /** One thread's stats (control side builds the names; handles are shared with the hot path). */
 export class StatsStore implements StatsSource {
   readonly #byName = new Map<string, Counter | Gauge>();
+  readonly #histograms = new Map<string, Histogram>();
   readonly #descriptors: StatDescriptor[] = [];
   #next = 0;
   #pending: StatDescriptor[] = [];
@@ -121,6 +186,12 @@ export class StatsStore implements StatsSource {
    *  worker restart the main thread keeps its slab and its descriptors). */
   adopt(descriptors: readonly StatDescriptor[]): void {
     for (const d of descriptors) {
+      if (d.type === "histogram") {
+        this.#histograms.set(d.name, new Histogram(d.name, this.slab.values, this.slab.used, d.slot));
+        this.#descriptors.push(d);
+        this.#next = Math.max(this.#next, d.slot + HISTOGRAM_WIDTH);
+        continue;
+      }
       const s = d.type === "counter"
         ? new Counter(d.name, this.slab.values, this.slab.used, d.slot)
         : new Gauge(d.name, this.slab.values, this.slab.used, d.slot, d.importMode);
@@ -130,9 +201,11 @@ export class StatsStore implements StatsSource {
     }
   }
 
-  #slot(name: string, type: "counter" | "gauge", importMode: ImportMode): number {
-    if (this.#next >= this.slab.capacity) throw new Error(`stats slab full (${this.slab.capacity} stats): cannot add ${name}`);
-    const d: StatDescriptor = { name, type, importMode, slot: this.#next++ };
+  #slot(name: string, type: "counter" | "gauge" | "histogram", importMode: ImportMode): number {
+    const width = type === "histogram" ? HISTOGRAM_WIDTH : 1;
+    if (this.#next + width > this.slab.capacity) throw new Error(`stats slab full (${this.slab.capacity} slots): cannot add ${name}`);
+    const d: StatDescriptor = { name, type, importMode, slot: this.#next };
+    this.#next += width;
     this.#descriptors.push(d);
     if (this.onNew) {
       this.#pending.push(d);
@@ -171,6 +244,23 @@ export class StatsStore implements StatsSource {
     const g = new Gauge(name, this.slab.values, this.slab.used, this.#slot(name, "gauge", importMode), importMode);
     this.#byName.set(name, g);
     return g;
+  }
+
+  /** Finds or creates the histogram `name`. */
+  histogram(name: string): Histogram {
+    let h = this.#histograms.get(name);
+    if (!h) {
+      h = new Histogram(name, this.slab.values, this.slab.used, this.#slot(name, "histogram", "accumulate"));
+      this.#histograms.set(name, h);
+    }
+    return h;
+  }
+
+  /** Every histogram's summary, by name. */
+  histograms(): Map<string, HistogramSummary> {
+    const out = new Map<string, HistogramSummary>();
+    for (const h of this.#histograms.values()) out.set(h.name, readHistogram(this.slab.values, h.slot));
+    return out;
   }
 
   /** A view that prefixes every name with `prefix` (which should end with "."). */
@@ -226,10 +316,11 @@ export class AggregateStats implements StatsSource {
     for (const r of this.remotes()) {
       const { values, used } = r.slab;
       for (const d of r.descriptors.values()) {
+        if (d.type === "histogram") continue;
         const v = values[d.slot]!;
         const u = used[d.slot] === 1;
         const e = byName.get(d.name);
-        if (e === undefined) byName.set(d.name, { name: d.name, value: v, used: u, type: d.type });
+        if (e === undefined) byName.set(d.name, { name: d.name, value: v, used: u, type: d.type as "counter" | "gauge" });
         else if (d.type === "counter" || d.importMode === "accumulate") {
           e.value += v;
           e.used ||= u;
@@ -237,6 +328,17 @@ export class AggregateStats implements StatsSource {
       }
     }
     return sortEntries([...byName.values()]);
+  }
+
+  histograms(): Map<string, HistogramSummary> {
+    const out = this.local.histograms();
+    for (const r of this.remotes()) {
+      for (const d of r.descriptors.values()) {
+        if (d.type !== "histogram") continue;
+        out.set(d.name, readHistogram(r.slab.values, d.slot, out.get(d.name)));
+      }
+    }
+    return out;
   }
 
   /** Value of one stat summed over threads (0 when absent). */
@@ -257,6 +359,15 @@ export class AggregateStats implements StatsSource {
       for (const d of r.descriptors.values()) if (d.type === "counter") r.slab.values[d.slot] = 0;
     }
   }
+}
+
+/** Envoy's text rendering of a histogram for /stats: `P0(nan,v) P25(nan,v) …`. */
+export function formatHistogram(h: HistogramSummary): string {
+  const q = (x: number) => {
+    const v = quantile(h, x);
+    return Number.isNaN(v) ? "nan" : String(Math.round(v * 1000) / 1000);
+  };
+  return QUANTILES.map((x) => `P${x * 100}(nan,${q(x)})`).join(" ");
 }
 
 /** A name prefix over a StatsStore (control side, at build time). */
