@@ -15,7 +15,11 @@
 #   CONNECTIONS=64      wrk connections (-c)
 #   THREADS=1           wrk threads (-t)
 #   PROXIES="legate nginx haproxy"   the proxies to run (any subset, any order)
-#   LEGATE_CMD          how to start Legate; run as `$LEGATE_CMD -c .bench/legate.yaml --concurrency 1`
+#   LEGATE_CMD          how to start Legate; run as `$LEGATE_CMD -c .bench/legate.yaml --concurrency $LEGATE_CONCURRENCY`
+#   LEGATE_CONCURRENCY=1   Legate's data-plane worker threads
+#   PROXY_CPUS=0        CPUs the proxies are pinned to (e.g. "0,1" to let a 2-worker Legate use both)
+#   RELOAD_EVERY_MS=0   >0: POST /reload to Legate this often during its measured runs (snapshot
+#                       pushes under load; compare p99 with a run without)
 #                       (default: dist/legate if executable, else `node_modules/.bin/bun src/main.ts`)
 #   LEGATE_READY_TIMEOUT=20   seconds to wait for Legate's admin GET /ready to answer 200
 #   BENCH_DIR=.bench    where generated configs, logs, raw wrk output and results.md go
@@ -148,7 +152,7 @@ fi
 ALLOWED=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
 read -r -a CPUS <<<"$(awk -v l="$ALLOWED" 'BEGIN { n = split(l, r, ","); for (i = 1; i <= n; i++) {
   if (split(r[i], ab, "-") == 2) { for (c = ab[1]; c <= ab[2]; c++) printf "%d ", c } else printf "%d ", r[i] } }')"
-PROXY_CPU=${CPUS[0]}
+PROXY_CPU=${PROXY_CPUS:-${CPUS[0]}}
 LOAD_CPU=${CPUS[1]:-${CPUS[0]}}
 if ((${#CPUS[@]} < 2)); then
   say "WARNING: only one CPU available; proxy, upstream and wrk share CPU $PROXY_CPU (numbers will be poor)"
@@ -266,7 +270,7 @@ for p in "${PROXY_LIST[@]}"; do
       [[ -x ${LEGATE_ARGV[0]} ]] || command -v "${LEGATE_ARGV[0]}" >/dev/null ||
         die "LEGATE_CMD: '${LEGATE_ARGV[0]}' is not executable"
       start_group legate "$RUN_DIR/legate.log" "$PROXY_CPU" \
-        "${LEGATE_ARGV[@]}" -c "$RUN_DIR/legate.yaml" --concurrency 1
+        "${LEGATE_ARGV[@]}" -c "$RUN_DIR/legate.yaml" --concurrency "${LEGATE_CONCURRENCY:-1}"
       deadline=$((SECONDS + LEGATE_READY_TIMEOUT))
       code=000
       while :; do
@@ -290,8 +294,10 @@ done
 
 # "BUSY TOTAL" jiffies of one CPU from /proc/stat (busy = all but idle and iowait). Softirq time
 # (loopback delivery) appears both here and in the stime of the process it interrupted.
-cpu_jiffies() { # CPU
-  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+cpu_jiffies() { # CPU or comma-separated CPUs: busy and total jiffies, summed
+  awk -v l="$1" 'BEGIN { n = split(l, cs, ","); for (k = 1; k <= n; k++) want["cpu" cs[k]] = 1 }
+    ($1 in want) { t = 0; for (i = 2; i <= NF; i++) t += $i; busy += t - $5 - $6; tot += t }
+    END { print busy, tot }' /proc/stat
 }
 
 # Parse wrk --latency output: "RPS P50_MS P99_MS REQUESTS NON2XX SOCKET_ERRORS"
@@ -342,11 +348,26 @@ for ((r = 0; r < ROUNDS; r++)); do
     taskset -c "$LOAD_CPU" wrk "${WRK_ARGS[@]}" "$url" >"$out" 2>&1 &
     wpid=$!
     EXTRA+=("$wpid")
+    rpid=""
+    if [[ $p == legate && ${RELOAD_EVERY_MS:-0} -gt 0 ]]; then
+      # Push a new config snapshot to the data plane every RELOAD_EVERY_MS while wrk runs.
+      (while kill -0 "$wpid" 2>/dev/null; do
+        curl -s -o /dev/null -X POST "http://127.0.0.1:$ADMIN_PORT/reload" || true
+        sleep "$(awk -v m="$RELOAD_EVERY_MS" 'BEGIN { print m / 1000 }')"
+      done) &
+      rpid=$!
+      EXTRA+=("$rpid")
+    fi
     sleep_i "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
     read -r _ _ rss_load _ < <(group_usage "${PG[$p]}")
     wrc=0
     wait "$wpid" || wrc=$?
     untrack "$wpid"
+    if [[ -n $rpid ]]; then
+      wait "$rpid" 2>/dev/null || true
+      untrack "$rpid"
+      say "legate: $(curl -s "http://127.0.0.1:$ADMIN_PORT/stats?filter=server.config_reload$" | tr -d '\n') during the run"
+    fi
     read -r u1 k1 rss_after _ < <(group_usage "${PG[$p]}")
     read -r lb1 lt1 < <(cpu_jiffies "$LOAD_CPU")
     read -r pb1 pt1 < <(cpu_jiffies "$PROXY_CPU")
@@ -391,7 +412,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Report: medians over rounds, ratios to HAProxy, as an aligned Markdown table.
 has_proxy "$BASELINE" || say "note: $BASELINE is not in PROXIES, so no ratios are shown"
-REPRO="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"${PROXY_LIST[*]}\""
+REPRO="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"${PROXY_LIST[*]}\" LEGATE_CONCURRENCY=${LEGATE_CONCURRENCY:-1} PROXY_CPUS=$PROXY_CPU"
 has_proxy legate && REPRO+=" LEGATE_CMD=\"$LEGATE_CMD\""
 REPRO+=" bash scripts/bench.sh"
 WRK_CMD="taskset -c $LOAD_CPU wrk ${WRK_ARGS[*]} http://127.0.0.1:<proxy port>/"

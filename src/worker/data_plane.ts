@@ -26,6 +26,8 @@ export class DataPlane {
   /** Clusters by name with the JSON of the model they were built from: an unchanged cluster
    *  keeps its objects (and so its pools and in-flight requests) across snapshots. */
   #clusters = new Map<string, { json: string; cluster: Cluster }>();
+  /** JSON of each listener's model: an unchanged listener keeps its config and connections. */
+  #listenerJson = new Map<string, string>();
 
   constructor(readonly runtime: Runtime, readonly stats: StatsStore, readonly options: { reusePort: boolean }) {
     this.tlcm = new ThreadLocalClusterManager(runtime);
@@ -65,6 +67,9 @@ export class DataPlane {
     for (const m of snapshot.listeners) {
       keep.add(m.name);
       const existing = this.listeners.get(m.name);
+      const json = JSON.stringify(m);
+      if (existing && this.#listenerJson.get(m.name) === json) continue; // unchanged: keep it all
+      this.#listenerJson.set(m.name, json);
       if (existing && sameAddress(existing.model, m)) {
         const real = m.address.port === 0 ? { ...m, address: { ...m.address, port: existing.socket.port } } : m;
         existing.active.update(this.#listenerConfig(real));
@@ -98,6 +103,7 @@ export class DataPlane {
 
   async #remove(l: BoundListener): Promise<void> {
     this.listeners.delete(l.model.name);
+    this.#listenerJson.delete(l.model.name);
     l.active.draining = true;
     await l.socket.close();
     // Connections finish what they are doing; HTTP answers `connection: close` from now on.
