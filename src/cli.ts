@@ -14,6 +14,16 @@ export interface CliOptions {
   logLevel: LogLevel;
   version: boolean;
   help: boolean;
+  /** Run without the hot-restart supervisor (one process; SIGHUP does nothing). */
+  disableHotRestart: boolean;
+  /** Envoy's --drain-time-s (default 600). */
+  drainTimeS: number;
+  /** Envoy's --parent-shutdown-time-s (default 900). */
+  parentShutdownTimeS: number;
+  drainStrategy: "gradual" | "immediate";
+  hotRestartVersion: boolean;
+  /** Set by the supervisor for each generation. */
+  restartEpoch: number;
 }
 
 /** The --help text. */
@@ -23,6 +33,11 @@ export const USAGE = `Usage: legate [options]
       --config-yaml STRING   YAML merged over the config file (Envoy's MergeFrom semantics)
       --mode serve|validate  validate: check the config, print OK or every error, exit 0/1
       --concurrency N        data-plane worker threads (default: CPUs; 0 = serve on the main thread)
+      --disable-hot-restart  run as one process, without the hot-restart supervisor
+      --drain-time-s N       how long an old generation drains after a hot restart (default 600)
+      --parent-shutdown-time-s N  when an old generation is killed (default 900)
+      --drain-strategy S     gradual or immediate (default gradual)
+      --hot-restart-version  print the supervisor protocol version and exit
   -l, --log-level LEVEL      trace, debug, info, warning, error, critical, off
       --version              print the version and exit
   -h, --help                 this text
@@ -38,6 +53,17 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     logLevel: "info",
     version: false,
     help: false,
+    disableHotRestart: false,
+    drainTimeS: 600,
+    parentShutdownTimeS: 900,
+    drainStrategy: "gradual",
+    hotRestartVersion: false,
+    restartEpoch: 0,
+  };
+  const seconds = (flag: string, v: string): number => {
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${flag} must be a number of seconds, not '${v}'`);
+    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -84,6 +110,27 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       }
       case "--version":
         o.version = true;
+        break;
+      case "--disable-hot-restart":
+        o.disableHotRestart = true;
+        break;
+      case "--drain-time-s":
+        o.drainTimeS = seconds(arg, next());
+        break;
+      case "--parent-shutdown-time-s":
+        o.parentShutdownTimeS = seconds(arg, next());
+        break;
+      case "--drain-strategy": {
+        const v = next();
+        if (v !== "gradual" && v !== "immediate") throw new Error(`--drain-strategy must be gradual or immediate, not '${v}'`);
+        o.drainStrategy = v;
+        break;
+      }
+      case "--hot-restart-version":
+        o.hotRestartVersion = true;
+        break;
+      case "--restart-epoch":
+        o.restartEpoch = seconds(arg, next());
         break;
       case "-h":
       case "--help":

@@ -258,8 +258,9 @@ export async function startAdminServer(
   host: string,
   port: number,
   log: Logger,
+  fd?: number,
 ): Promise<TcpListener> {
-  const listener = await runtime.listen({ host, port }, (sock) => void new AdminConnection(sock, admin, log));
-  log.info(`admin address: ${host}:${listener.port}`);
+  const listener = await runtime.listen({ host, port, fd }, (sock) => void new AdminConnection(sock, admin, log));
+  log.info(`admin address: ${host}:${listener.port || port}`);
   return listener;
 }

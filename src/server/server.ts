@@ -16,6 +16,7 @@ import { VERSION } from "../version.ts";
 import { DataPlane } from "../worker/data_plane.ts";
 import type { Snapshot } from "../worker/protocol.ts";
 import { WorkerSet } from "../worker/worker_set.ts";
+import { HOT_RESTART_VERSION } from "../supervisor/protocol.ts";
 
 /** How the server was started (for /server_info and behaviour switches). */
 export interface ServerOptions {
@@ -26,6 +27,13 @@ export interface ServerOptions {
   /** The worker entry module (src/worker/worker_main.ts); required when concurrency > 0. */
   readonly workerUrl?: URL;
   readonly configPath?: string;
+  /** Listening sockets inherited from the hot-restart supervisor, by listener name (the admin
+   *  socket under "@admin"); each thread adopts its own dup. */
+  readonly inheritedFds?: Record<string, number>;
+  /** The bound ports of the inherited sockets (an adopted fd may not report its port). */
+  readonly inheritedPorts?: Record<string, number>;
+  /** Duplicates an fd (HostProcess.dup); required with inheritedFds. */
+  readonly dupFd?: (fd: number) => number;
   /** --config-yaml, re-applied on reload. */
   readonly configYaml?: string;
   readonly logLevel?: string;
@@ -97,7 +105,7 @@ export class Server implements AsyncDisposable {
   /** The bound admin port. */
   get adminPort(): number {
     if (!this.admin) throw new Error("no admin configured");
-    return this.admin.port;
+    return this.admin.port || this.options.inheritedPorts?.["@admin"] || this.#bootstrap.admin!.address.port;
   }
 
   /** The config version the data plane runs. */
@@ -119,19 +127,34 @@ export class Server implements AsyncDisposable {
     this.clusterManager.addStaticClusters(b.clusters);
     try {
       if (this.inProcess) {
-        await this.inProcess.apply(this.#snapshot);
+        await this.inProcess.apply(this.#snapshot, this.options.inheritedPorts ?? {}, this.#fdsForThread());
       } else {
         if (!this.options.workerUrl) throw new Error("concurrency > 0 needs the worker entry module (workerUrl)");
-        this.workers = new WorkerSet(this.options.concurrency, this.options.workerUrl, this.#snapshot, crashes);
+        this.workers = new WorkerSet(
+          this.options.concurrency,
+          this.options.workerUrl,
+          this.#snapshot,
+          crashes,
+          () => this.#fdsForThread(),
+          this.options.inheritedPorts,
+        );
         await this.workers.start();
       }
       for (const [name, port] of Object.entries(this.inProcess ? this.inProcess.ports() : this.workers!.ports)) {
-        const m = b.listeners.find((l) => l.name === name)!;
-        log.info(`listener '${name}' listening on ${m.address.address}:${port}`);
+        const m = b.listeners.find((l) => l.name === name);
+        if (m) log.info(`listener '${name}' listening on ${m.address.address}:${port}`);
       }
       if (b.admin) {
         const admin = new Admin(this.#adminContext());
-        this.admin = await startAdminServer(this.runtime, admin, b.admin.address.address, b.admin.address.port, new Logger("admin"));
+        const adminFd = this.options.inheritedFds?.["@admin"];
+        this.admin = await startAdminServer(
+          this.runtime,
+          admin,
+          b.admin.address.address,
+          this.options.inheritedPorts?.["@admin"] ?? b.admin.address.port,
+          new Logger("admin"),
+          adminFd === undefined ? undefined : this.options.dupFd!(adminFd),
+        );
       }
     } catch (e) {
       await this.close();
@@ -162,6 +185,48 @@ export class Server implements AsyncDisposable {
     this.localStats.counter("server.config_reload").inc();
     log.info(`config version ${this.#snapshot.version} applied`);
     return this.#snapshot.version;
+  }
+
+  #fdsForThread(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const inherited = this.options.inheritedFds;
+    if (!inherited) return out;
+    for (const [name, fd] of Object.entries(inherited)) {
+      if (name !== "@admin") out[name] = this.options.dupFd!(fd);
+    }
+    return out;
+  }
+
+  /** Hot restart: stop accepting (the next generation accepts on the same sockets) and make
+   *  every connection close after its current request. */
+  async stopAcceptingAndDrain(): Promise<void> {
+    this.#state = "DRAINING";
+    this.localStats.gauge("server.state", "never").set(1);
+    await this.inProcess?.drain(true);
+    this.workers?.drain(true);
+    // The admin port passes to the new generation too.
+    await this.admin?.close();
+  }
+
+  /** Downstream connections open on every thread. */
+  activeConnections(): number {
+    let n = 0;
+    for (const e of this.stats.entries()) {
+      if (e.name.startsWith("listener.") && e.name.endsWith(".downstream_cx_active")) n += e.value;
+    }
+    return n;
+  }
+
+  /** Every counter summed over threads, for carrying over to the next generation. */
+  counterValues(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const e of this.stats.entries()) if (e.type === "counter" && e.value !== 0) out[e.name] = e.value;
+    return out;
+  }
+
+  /** Adds a previous generation's counters to ours (Envoy: counters survive hot restarts). */
+  carryCounters(counters: Record<string, number>): void {
+    for (const [name, v] of Object.entries(counters)) this.localStats.counter(name).inc(v);
   }
 
   /** Re-reads the config sources (file and --config-yaml) and applies them; a bad config is
@@ -205,7 +270,7 @@ export class Server implements AsyncDisposable {
       serverInfo: () => ({
         version: VERSION,
         state: server.#state,
-        hot_restart_version: "disabled",
+        hot_restart_version: this.options.inheritedFds ? HOT_RESTART_VERSION : "disabled",
         command_line_options: {
           config_path: this.options.configPath ?? "",
           concurrency: this.options.concurrency,
@@ -279,7 +344,7 @@ export class Server implements AsyncDisposable {
       },
       reload: () => this.reloadFromSources(),
       drainListeners: () => {
-        this.inProcess?.drain();
+        void this.inProcess?.drain();
         this.workers?.drain();
       },
       memory: () => {

@@ -47,7 +47,8 @@ export class DataPlane {
    * get the new config for new connections (in-flight ones keep theirs), new ones are bound,
    * removed ones stop accepting and drain. `ports` pins port-0 listeners to a known port.
    */
-  async apply(snapshot: Snapshot, ports: Record<string, number> = {}): Promise<void> {
+  async apply(snapshot: Snapshot, ports: Record<string, number> = {}, fds: Record<string, number> = {}): Promise<void> {
+    this.#knownPorts = { ...this.#knownPorts, ...ports };
     const next = new Map<string, { json: string; cluster: Cluster }>();
     const changed = snapshot.clusters.filter((c) => {
       const json = JSON.stringify(c);
@@ -84,13 +85,13 @@ export class DataPlane {
         port !== undefined && m.address.port === 0 ? { ...m, address: { ...m.address, port } } : m,
         active,
         log,
-        undefined,
+        fds[m.name],
         this.options.reusePort,
       );
-      if (m.address.port === 0) {
+      if (m.address.port === 0 && (bound.socket.port || ports[m.name])) {
         // Stats are named after the bound address (listener.127.0.0.1_PORT.…), as in Envoy.
         // No connection has been accepted yet: this continuation runs before any I/O event.
-        const real = { ...m, address: { ...m.address, port: bound.socket.port } };
+        const real = { ...m, address: { ...m.address, port: bound.socket.port || ports[m.name]! } };
         active.update(this.#listenerConfig(real));
       }
       this.listeners.set(m.name, { ...bound, model: m });
@@ -112,19 +113,34 @@ export class DataPlane {
   /** Bound ports by listener name. */
   ports(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, l] of this.listeners) out[name] = l.socket.port;
+    for (const [name, l] of this.listeners) out[name] = l.socket.port || this.#knownPorts[name] || l.model.address.port;
     return out;
   }
+  #knownPorts: Record<string, number> = {};
 
-  /** Marks every listener draining (HTTP/1 answers with `connection: close`). */
-  drain(): void {
-    for (const l of this.listeners.values()) l.active.draining = true;
+  /** Marks every listener draining (HTTP/1 answers with `connection: close`); with
+   *  `stopAccepting`, also closes the listening sockets (hot restart: the next generation
+   *  accepts on the same shared sockets). */
+  async drain(stopAccepting = false): Promise<void> {
+    for (const l of this.listeners.values()) {
+      l.active.draining = true;
+      if (stopAccepting) await l.socket.close();
+    }
+    if (stopAccepting) this.#accepting = false;
+  }
+  #accepting = true;
+
+  /** Connections open on this thread. */
+  connectionCount(): number {
+    let n = 0;
+    for (const l of this.listeners.values()) n += l.active.connections.size;
+    return n;
   }
 
   /** Stops accepting and closes every connection and pool. */
   async close(): Promise<void> {
-    this.drain();
-    for (const l of this.listeners.values()) await l.socket.close();
+    for (const l of this.listeners.values()) l.active.draining = true;
+    if (this.#accepting) for (const l of this.listeners.values()) await l.socket.close();
     for (const l of this.listeners.values()) l.active.closeAll();
     this.listeners.clear();
     this.tlcm.closeAll();

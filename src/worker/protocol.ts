@@ -32,9 +32,11 @@ export type ToWorker =
     logLevel: LogLevel;
     /** Bind each listener with SO_REUSEPORT (true whenever there is more than one worker). */
     reusePort: boolean;
+    /** Inherited listening sockets to adopt instead of binding (a dup per worker), by name. */
+    fds: Record<string, number>;
   }
   | { type: "snapshot"; snapshot: Snapshot }
-  | { type: "drain" }
+  | { type: "drain"; stopAccepting: boolean }
   | { type: "shutdown" };
 
 /** Worker → main. */

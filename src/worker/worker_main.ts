@@ -44,7 +44,7 @@ async function handle(msg: ToWorker): Promise<void> {
       stats.adopt(msg.stats);
       plane = new DataPlane(runtime, stats, { reusePort: msg.reusePort });
       try {
-        await plane.apply(msg.snapshot, msg.ports);
+        await plane.apply(msg.snapshot, msg.ports, msg.fds);
       } catch (e) {
         scope.postMessage({ type: "init_failed", index, message: e instanceof Error ? e.message : String(e) });
         await plane.close();
@@ -67,7 +67,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case "drain":
-      plane?.drain();
+      await plane?.drain(msg.stopAccepting);
       return;
     case "shutdown":
       await plane?.close();

@@ -34,8 +34,13 @@ export class WorkerSet {
     readonly workerUrl: URL,
     snapshot: Snapshot,
     readonly crashes: Counter,
+    /** Inherited sockets for one more thread (a fresh dup per call), by listener name. */
+    readonly fdsForThread: () => Record<string, number> = () => ({}),
+    /** Ports already known (inherited sockets), by listener name. */
+    knownPorts: Record<string, number> = {},
   ) {
     this.#snapshot = snapshot;
+    this.#ports = { ...knownPorts };
     for (let i = 0; i < count; i++) {
       this.#slots.push({
         index: i,
@@ -62,7 +67,7 @@ export class WorkerSet {
 
   /** Starts worker 0 (which binds port-0 listeners), then the rest on the same ports. */
   async start(): Promise<void> {
-    this.#ports = await this.#startOne(this.#slots[0]!);
+    this.#ports = { ...(await this.#startOne(this.#slots[0]!)), ...this.#ports };
     await Promise.all(this.#slots.slice(1).map((s) => this.#startOne(s)));
   }
 
@@ -89,6 +94,7 @@ export class WorkerSet {
         ports: this.#ports,
         logLevel: logLevel(),
         reusePort: this.count > 1,
+        fds: this.fdsForThread(),
       };
       w.postMessage(init);
     });
@@ -159,9 +165,9 @@ export class WorkerSet {
     });
   }
 
-  /** Tells every worker to drain (HTTP answers `connection: close`). */
-  drain(): void {
-    for (const s of this.#slots) s.worker?.postMessage({ type: "drain" } satisfies ToWorker);
+  /** Tells every worker to drain (HTTP answers `connection: close`), optionally to stop accepting. */
+  drain(stopAccepting = false): void {
+    for (const s of this.#slots) s.worker?.postMessage({ type: "drain", stopAccepting } satisfies ToWorker);
   }
 
   /** Terminates a worker as if it had crashed (tests, fault injection). */
