@@ -9,7 +9,8 @@ import type { ChildHandle, ParentChannel } from "./host_process.ts";
 /** Spawns with the IPC channel on fd 3 and `fds` on 4, 5, …; stdout/stderr inherited. */
 export function spawnWithFds(cmd: string, args: readonly string[], fds: readonly number[], env: Record<string, string>): ChildHandle {
   const child = spawn(cmd, [...args], {
-    stdio: ["ignore", "inherit", "inherit", "ipc", ...fds],
+    // stdin inherited, not "ignore": a scratch container may have no /dev/null to open.
+    stdio: ["inherit", "inherit", "inherit", "ipc", ...fds],
     env: { ...process.env, ...env },
   });
   let exited = false;
