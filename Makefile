@@ -42,3 +42,11 @@ bench: dist/legate
 
 clean:
 	rm -rf dist .bench
+
+# Envoy v3 API: copy the needed .proto closure from the pinned @grpc/grpc-js-xds into proto/,
+# then regenerate src/gen/ with buf + protoc-gen-es (both from node_modules; offline,
+# deterministic). src/gen/ is committed; tests/proto fails when it is stale.
+.PHONY: proto
+proto: node_modules/.installed
+	$(BUN) scripts/proto_sync.ts
+	$(BIN)/buf generate proto --template proto/buf.gen.yaml

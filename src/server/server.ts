@@ -11,6 +11,7 @@ import { setAccessLogSink } from "../http/conn_manager/access_log.ts";
 import { BatchedAccessLogSink } from "../http/conn_manager/access_log_sink.ts";
 import type { Runtime, TcpListener } from "../runtime/types.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
+import { clustersJson, clustersText } from "../upstream/admin_clusters.ts";
 import { loadConfigFromSources } from "../config/sources.ts";
 import { VERSION } from "../version.ts";
 import { DataPlane } from "../worker/data_plane.ts";
@@ -61,7 +62,7 @@ export class Server implements AsyncDisposable {
   #healthCheckFailed = false;
   readonly #startedAt = Date.now();
   readonly #sink: BatchedAccessLogSink;
-  #closed: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
   #uptimeTimer: ReturnType<typeof setInterval> | undefined;
   #snapshot: Snapshot;
   #bootstrap: BootstrapModel;
@@ -73,10 +74,13 @@ export class Server implements AsyncDisposable {
     this.#raw = options.rawConfig;
     this.localStats = new StatsStore();
     this.stats = new AggregateStats(this.localStats, () => this.workers?.remoteStats() ?? []);
-    this.clusterManager = new ClusterManager(this.localStats);
+    // Control side: DNS, health checks and outlier detection run here, on the main thread.
+    this.clusterManager = new ClusterManager(this.localStats, { runtime });
     this.#sink = new BatchedAccessLogSink(runtime);
-    this.#snapshot = { version: 1, listeners: bootstrap.listeners, clusters: bootstrap.clusters };
-    if (options.concurrency === 0) this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: false });
+    this.#snapshot = { version: 0, listeners: bootstrap.listeners, clusters: [] };
+    if (options.concurrency === 0) {
+      this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: false, sink: this.clusterManager });
+    }
   }
 
   /** The config in force. */
@@ -124,7 +128,15 @@ export class Server implements AsyncDisposable {
     s.gauge("server.uptime", "never").set(0);
     s.gauge("server.state", "never").set(2); // PRE_INITIALIZING
     const crashes = s.counter("server.worker_crashes");
-    this.clusterManager.addStaticClusters(b.clusters);
+    this.#applyClusters(b.clusters);
+    // Envoy initialises clusters (first DNS answer, first health-check round) before LIVE.
+    await this.clusterManager.initialized(15_000);
+    this.#snapshot = { version: 1, listeners: b.listeners, clusters: this.clusterManager.snapshot() };
+    // Host health and DNS changes become new snapshot versions (coalesced per task).
+    this.clusterManager.onUpdate(() => {
+      if (this.#state === "PRE_INITIALIZING" || this.#closed) return;
+      void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, clusters: this.clusterManager.snapshot() });
+    });
     try {
       if (this.inProcess) {
         await this.inProcess.apply(this.#snapshot, this.options.inheritedPorts ?? {}, this.#fdsForThread());
@@ -137,6 +149,7 @@ export class Server implements AsyncDisposable {
           crashes,
           () => this.#fdsForThread(),
           this.options.inheritedPorts,
+          this.clusterManager,
         );
         await this.workers.start();
       }
@@ -178,13 +191,33 @@ export class Server implements AsyncDisposable {
     this.#bootstrap = bootstrap;
     this.#raw = raw;
     this.#configLoadedAt = new Date().toISOString();
-    this.#snapshot = { version: this.#snapshot.version + 1, listeners: bootstrap.listeners, clusters: bootstrap.clusters };
-    this.clusterManager.addStaticClusters(bootstrap.clusters);
-    if (this.inProcess) await this.inProcess.apply(this.#snapshot);
-    else await this.workers?.publish(this.#snapshot);
+    this.#applyClusters(bootstrap.clusters);
+    await this.#publish({
+      version: this.#snapshot.version + 1,
+      listeners: bootstrap.listeners,
+      clusters: this.clusterManager.snapshot(),
+    });
     this.localStats.counter("server.config_reload").inc();
     log.info(`config version ${this.#snapshot.version} applied`);
     return this.#snapshot.version;
+  }
+
+  /** Adds new and changed clusters, removes dropped ones; unchanged ones keep running. */
+  #applyClusters(models: BootstrapModel["clusters"]): void {
+    const cm = this.clusterManager;
+    const keep = new Set(models.map((m) => m.name));
+    for (const c of cm.all()) if (!keep.has(c.model.name)) cm.removeCluster(c.model.name);
+    const changed = models.filter((m) => {
+      const old = cm.get(m.name);
+      return !old || JSON.stringify(old.model) !== JSON.stringify(m);
+    });
+    if (changed.length) cm.addStaticClusters(changed);
+  }
+
+  async #publish(snapshot: Snapshot): Promise<void> {
+    this.#snapshot = snapshot;
+    if (this.inProcess) await this.inProcess.apply(snapshot);
+    else await this.workers?.publish(snapshot);
   }
 
   #fdsForThread(): Record<string, number> {
@@ -245,8 +278,9 @@ export class Server implements AsyncDisposable {
 
   /** Stops accepting, closes connections, pools and admin; flushes access logs. */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
+    this.#closing ??= (async () => {
       this.#state = "DRAINING";
+      this.clusterManager.close();
       clearInterval(this.#uptimeTimer);
       await this.inProcess?.close();
       await this.workers?.close();
@@ -254,7 +288,11 @@ export class Server implements AsyncDisposable {
       await this.#sink.flush();
       setAccessLogSink(null);
     })();
-    return this.#closed;
+    return this.#closing;
+  }
+
+  get #closed(): boolean {
+    return this.#closing !== null;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -304,31 +342,8 @@ export class Server implements AsyncDisposable {
         if (out.length === 0 && !configs.some((c) => key in c)) throw new Error(`${resource} not found in config dump`);
         return { configs: out };
       },
-      clustersText: () => {
-        const lines: string[] = [];
-        for (const c of this.clusterManager.all()) {
-          const n = c.info.name;
-          lines.push(`${n}::default_priority::max_connections::1024`);
-          lines.push(`${n}::added_via_api::false`);
-          for (const h of c.hosts) {
-            const a = h.addressString;
-            lines.push(`${n}::${a}::weight::${h.weight}`);
-            lines.push(`${n}::${a}::health_flags::healthy`);
-          }
-        }
-        return lines.join("\n") + "\n";
-      },
-      clustersJson: () => ({
-        cluster_statuses: this.clusterManager.all().map((c) => ({
-          name: c.info.name,
-          added_via_api: false,
-          host_statuses: c.hosts.map((h) => ({
-            address: { socket_address: { address: h.address, port_value: h.port } },
-            weight: h.weight,
-            health_status: { eds_health_status: "HEALTHY" },
-          })),
-        })),
-      }),
+      clustersText: () => clustersText(this.clusterManager),
+      clustersJson: () => clustersJson(this.clusterManager),
       listenersText: () => this.#bootstrap.listeners.map((l) => `${l.name}::${l.address.address}:${this.listenerPort(l.name)}`).join("\n") + "\n",
       listenersJson: () => ({
         listener_statuses: this.#bootstrap.listeners.map((l) => ({

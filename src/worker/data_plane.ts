@@ -10,7 +10,7 @@ import type { ListenerModel } from "../config/model.ts";
 import { ActiveListener, ListenerConfig } from "../listener/active_listener.ts";
 import { type BoundListener, bindListener } from "../listener/listener_manager.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { type Cluster, ClusterManager } from "../upstream/cluster_manager.ts";
+import type { UpstreamEventSink } from "../upstream/outlier_detection.ts";
 import { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
 import type { Snapshot } from "./protocol.ts";
 import "../filters/network/http_connection_manager/filter.ts";
@@ -23,14 +23,15 @@ export class DataPlane {
   readonly tlcm: ThreadLocalClusterManager;
   readonly listeners = new Map<string, BoundListener>();
   #version = -1;
-  /** Clusters by name with the JSON of the model they were built from: an unchanged cluster
-   *  keeps its objects (and so its pools and in-flight requests) across snapshots. */
-  #clusters = new Map<string, { json: string; cluster: Cluster }>();
   /** JSON of each listener's model: an unchanged listener keeps its config and connections. */
   #listenerJson = new Map<string, string>();
 
-  constructor(readonly runtime: Runtime, readonly stats: StatsStore, readonly options: { reusePort: boolean }) {
-    this.tlcm = new ThreadLocalClusterManager(runtime);
+  constructor(
+    readonly runtime: Runtime,
+    readonly stats: StatsStore,
+    readonly options: { reusePort: boolean; sink: UpstreamEventSink | null; seed?: number },
+  ) {
+    this.tlcm = new ThreadLocalClusterManager(runtime, { stats, sink: options.sink ?? undefined, seed: options.seed });
   }
 
   /** The snapshot version in force. */
@@ -49,21 +50,9 @@ export class DataPlane {
    */
   async apply(snapshot: Snapshot, ports: Record<string, number> = {}, fds: Record<string, number> = {}): Promise<void> {
     this.#knownPorts = { ...this.#knownPorts, ...ports };
-    const next = new Map<string, { json: string; cluster: Cluster }>();
-    const changed = snapshot.clusters.filter((c) => {
-      const json = JSON.stringify(c);
-      const old = this.#clusters.get(c.name);
-      if (old && old.json === json) {
-        next.set(c.name, old);
-        return false;
-      }
-      return true;
-    });
-    const cm = new ClusterManager(this.stats);
-    cm.addStaticClusters(changed);
-    for (const c of cm.all()) next.set(c.info.name, { json: JSON.stringify(c.info.model), cluster: c });
-    this.#clusters = next;
-    this.tlcm.update([...next.values()].map((e) => e.cluster));
+    // Unchanged clusters keep their pools and in-flight requests (ThreadLocalClusterManager
+    // compares config versions); changed ones are rebuilt and their old pools drain.
+    this.tlcm.update(snapshot.clusters);
     const keep = new Set<string>();
     for (const m of snapshot.listeners) {
       keep.add(m.name);

@@ -4,16 +4,19 @@
  */
 import type { LogLevel } from "../core/log.ts";
 import type { StatDescriptor } from "../core/stats.ts";
-import type { ClusterModel, ListenerModel } from "../config/model.ts";
+import type { ListenerModel } from "../config/model.ts";
+import type { ClusterSnapshot } from "../upstream/host.ts";
+import type { HostResultKind } from "../upstream/outlier_detection.ts";
 
 /** Bumped on any incompatible change to the messages below. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** An immutable config version for the data plane. */
 export interface Snapshot {
   readonly version: number;
   readonly listeners: readonly ListenerModel[];
-  readonly clusters: readonly ClusterModel[];
+  /** Clusters as the control side's ClusterManager publishes them (hosts with health). */
+  readonly clusters: readonly ClusterSnapshot[];
 }
 
 /** Main → worker. */
@@ -45,4 +48,6 @@ export type FromWorker =
   | { type: "init_failed"; index: number; message: string }
   | { type: "stats"; descriptors: StatDescriptor[] }
   | { type: "applied"; version: number; error?: string }
+  /** A host result for outlier detection (failures, and the first success after one). */
+  | { type: "host_result"; cluster: string; hostKey: string; kind: HostResultKind }
   | { type: "closed" };

@@ -42,7 +42,12 @@ async function handle(msg: ToWorker): Promise<void> {
       }
       const stats = new StatsStore(new StatSlab(msg.slab, msg.slabCapacity), (descriptors) => scope.postMessage({ type: "stats", descriptors }));
       stats.adopt(msg.stats);
-      plane = new DataPlane(runtime, stats, { reusePort: msg.reusePort });
+      plane = new DataPlane(runtime, stats, {
+        reusePort: msg.reusePort,
+        // Host results go to the main thread's outlier detection.
+        sink: { onHostResult: (cluster, hostKey, kind) => scope.postMessage({ type: "host_result", cluster, hostKey, kind }) },
+        seed: msg.index * 7919 + 1,
+      });
       try {
         await plane.apply(msg.snapshot, msg.ports, msg.fds);
       } catch (e) {

@@ -6,6 +6,7 @@
 import { Logger, logLevel } from "../core/log.ts";
 import { type Counter, DEFAULT_SLAB_CAPACITY, RemoteStats, StatSlab } from "../core/stats.ts";
 import { type FromWorker, PROTOCOL_VERSION, type Snapshot, type ToWorker } from "./protocol.ts";
+import type { UpstreamEventSink } from "../upstream/outlier_detection.ts";
 
 const log = new Logger("main");
 
@@ -38,6 +39,8 @@ export class WorkerSet {
     readonly fdsForThread: () => Record<string, number> = () => ({}),
     /** Ports already known (inherited sockets), by listener name. */
     knownPorts: Record<string, number> = {},
+    /** Where workers' host results go (the control side's outlier detection). */
+    readonly hostResults: UpstreamEventSink | null = null,
   ) {
     this.#snapshot = snapshot;
     this.#ports = { ...knownPorts };
@@ -125,6 +128,9 @@ export class WorkerSet {
         return;
       case "closed":
         slot.onClosed?.();
+        return;
+      case "host_result":
+        this.hostResults?.onHostResult(msg.cluster, msg.hostKey, msg.kind);
         return;
     }
   }
