@@ -1,58 +1,233 @@
 /**
- * `envoy.config.cluster.v3.Cluster` (control side): the supported subset of a cluster, its
- * load assignment and endpoints, and Envoy's checks (IP endpoints for STATIC, no port 0).
+ * `envoy.config.cluster.v3.Cluster` (control side): the supported subset of a cluster — discovery
+ * type, load assignment (localities, priorities, weights, health status), load balancer options,
+ * circuit breakers, active health checks, outlier detection, DNS and upstream pool settings — and
+ * Envoy's checks (IP endpoints for STATIC, one endpoint for LOGICAL_DNS, no port 0).
+ * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/cluster.proto
  */
 import * as v from "valibot";
 import type { ParseContext } from "../registry/registry.ts";
 import { addressSchema, DEFAULT_BUFFER_LIMIT_BYTES } from "./address.ts";
 import { isIpLiteral } from "./ip.ts";
-import type { ClusterModel, EndpointModel } from "./model.ts";
-import { duration, enumOf, message, parseWith, str, uint32 } from "./schema.ts";
+import type {
+  CircuitBreakerModel,
+  ClusterModel,
+  EndpointModel,
+  HealthCheckModel,
+  OutlierDetectionModel,
+} from "./model.ts";
+import { bool, duration, enumOf, leaf, message, parseWith, Problem, str, uint32 } from "./schema.ts";
 
-const endpointSchema = message(
-  { address: addressSchema },
-  { unsupported: ["health_check_config", "hostname", "additional_addresses"] },
+/** `type.v3.Percent` ({value: 0..100}) as a number. */
+const percent = v.pipe(
+  message({ value: leaf((x) => (typeof x === "number" && x >= 0 && x <= 100 ? x : new Problem(`expected a number between 0 and 100, got ${JSON.stringify(x)}`))) }),
+  v.transform((p) => p.value),
 );
 
-const lbEndpointSchema = message(
-  { endpoint: v.optional(endpointSchema), load_balancing_weight: v.optional(uint32({ min: 1, wrapper: true }), 1) },
+const endpointSchema = message(
   {
-    unsupported: ["endpoint_name", "health_status", "metadata"],
+    address: addressSchema,
+    health_check_config: v.optional(message({ port_value: v.optional(uint32({ max: 65535 }), 0) }, { unsupported: ["hostname", "address", "disable_active_health_check"] })),
+    hostname: v.optional(str(), ""),
+  },
+  { unsupported: ["additional_addresses"] },
+);
+
+const HEALTH = ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"] as const;
+
+const lbEndpointSchema = message(
+  {
+    endpoint: v.optional(endpointSchema),
+    load_balancing_weight: v.optional(uint32({ min: 1, wrapper: true }), 1),
+    health_status: v.optional(enumOf(HEALTH), "UNKNOWN"),
+  },
+  {
+    unsupported: ["endpoint_name", "metadata"],
     oneofs: [{ members: ["endpoint", "endpoint_name"], supported: ["endpoint"], required: true }],
   },
 );
 
+const localitySchema = message({
+  region: v.optional(str(), ""),
+  zone: v.optional(str(), ""),
+  sub_zone: v.optional(str(), ""),
+});
+
 const localityLbEndpointsSchema = message(
-  { lb_endpoints: v.optional(v.array(lbEndpointSchema), []) },
+  {
+    locality: v.optional(localitySchema),
+    lb_endpoints: v.optional(v.array(lbEndpointSchema), []),
+    load_balancing_weight: v.optional(uint32({ min: 1, wrapper: true })),
+    priority: v.optional(uint32({ max: 127 }), 0),
+  },
+  { unsupported: ["metadata", "load_balancer_endpoints", "leds_cluster_locality_config", "proximity"] },
+);
+
+const loadAssignmentSchema = message(
+  {
+    cluster_name: str({ nonEmpty: true }),
+    endpoints: v.optional(v.array(localityLbEndpointsSchema), []),
+    policy: v.optional(message(
+      { overprovisioning_factor: v.optional(uint32({ min: 1, wrapper: true }), 140) },
+      { unsupported: ["drop_overloads", "endpoint_stale_after", "weighted_priority_health"] },
+    )),
+  },
+  { unsupported: ["named_endpoints"] },
+);
+
+const thresholdsSchema = message(
+  {
+    priority: v.optional(enumOf(["DEFAULT", "HIGH"]), "DEFAULT"),
+    max_connections: v.optional(uint32({ wrapper: true }), 1024),
+    max_pending_requests: v.optional(uint32({ wrapper: true }), 1024),
+    max_requests: v.optional(uint32({ wrapper: true }), 1024),
+    max_retries: v.optional(uint32({ wrapper: true }), 3),
+  },
+  { unsupported: ["retry_budget", "track_remaining", "max_connection_pools"] },
+);
+
+const headerValueOptionSchema = message(
+  {
+    header: message({ key: str({ nonEmpty: true }), value: v.optional(str(), "") }, { unsupported: ["raw_value"] }),
+    append: v.optional(bool({ wrapper: true })),
+    append_action: v.optional(enumOf(["APPEND_IF_EXISTS_OR_ADD", "OVERWRITE_IF_EXISTS_OR_ADD"], ["ADD_IF_ABSENT", "OVERWRITE_IF_EXISTS"])),
+  },
+  { unsupported: ["keep_empty_value"] },
+);
+
+const int64Range = message({
+  start: leaf((x) => (typeof x === "number" || (typeof x === "string" && /^\d+$/.test(x)) ? Number(x) : new Problem(`expected an integer, got ${JSON.stringify(x)}`))),
+  end: leaf((x) => (typeof x === "number" || (typeof x === "string" && /^\d+$/.test(x)) ? Number(x) : new Problem(`expected an integer, got ${JSON.stringify(x)}`))),
+});
+
+const payloadSchema = message({ text: v.optional(str()) }, { unsupported: ["binary"], oneofs: [{ members: ["text", "binary"], supported: ["text"], required: true }] });
+
+const httpHealthCheckSchema = message(
+  {
+    host: v.optional(str(), ""),
+    path: str({ nonEmpty: true }),
+    request_headers_to_add: v.optional(v.array(headerValueOptionSchema), []),
+    request_headers_to_remove: v.optional(v.array(str()), []),
+    expected_statuses: v.optional(v.array(int64Range)),
+    codec_client_type: v.optional(enumOf(["HTTP1"], ["HTTP2", "HTTP3"]), "HTTP1"),
+  },
+  { unsupported: ["send", "receive", "response_buffer_size", "retriable_statuses", "service_name_matcher", "method"] },
+);
+
+const tcpHealthCheckSchema = message(
+  { send: v.optional(payloadSchema), receive: v.optional(v.array(payloadSchema), []) },
+  { unsupported: ["proxy_protocol_config"] },
+);
+
+const healthCheckSchema = message(
+  {
+    timeout: duration({ positive: true }),
+    interval: duration({ positive: true }),
+    initial_jitter: v.optional(duration(), "0s"),
+    interval_jitter: v.optional(duration(), "0s"),
+    interval_jitter_percent: v.optional(uint32(), 0),
+    unhealthy_threshold: uint32({ wrapper: true }),
+    healthy_threshold: uint32({ wrapper: true }),
+    no_traffic_interval: v.optional(duration({ positive: true })),
+    unhealthy_interval: v.optional(duration({ positive: true })),
+    unhealthy_edge_interval: v.optional(duration({ positive: true })),
+    healthy_edge_interval: v.optional(duration({ positive: true })),
+    http_health_check: v.optional(httpHealthCheckSchema),
+    tcp_health_check: v.optional(tcpHealthCheckSchema),
+  },
   {
     unsupported: [
-      "locality",
-      "metadata",
-      "load_balancer_endpoints",
-      "leds_cluster_locality_config",
-      "load_balancing_weight",
-      "priority",
-      "proximity",
+      "alt_port", "reuse_connection", "no_traffic_healthy_interval", "event_log_path", "event_logger",
+      "event_service", "always_log_health_check_failures", "always_log_health_check_success", "tls_options",
+      "transport_socket_match_criteria", "grpc_health_check", "custom_health_check", "initial_jitter_percent",
+    ],
+    oneofs: [{
+      members: ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"],
+      supported: ["http_health_check", "tcp_health_check"],
+      required: true,
+    }],
+  },
+);
+
+const outlierSchema = message(
+  {
+    consecutive_5xx: v.optional(uint32({ wrapper: true }), 5),
+    interval: v.optional(duration({ positive: true }), "10s"),
+    base_ejection_time: v.optional(duration({ positive: true }), "30s"),
+    max_ejection_time: v.optional(duration({ positive: true }), "300s"),
+    max_ejection_percent: v.optional(uint32({ max: 100, wrapper: true }), 10),
+    enforcing_consecutive_5xx: v.optional(uint32({ max: 100, wrapper: true }), 100),
+    consecutive_gateway_failure: v.optional(uint32({ wrapper: true }), 5),
+    enforcing_consecutive_gateway_failure: v.optional(uint32({ max: 100, wrapper: true }), 0),
+    split_external_local_origin_errors: v.optional(bool(), false),
+    consecutive_local_origin_failure: v.optional(uint32({ wrapper: true }), 5),
+    enforcing_consecutive_local_origin_failure: v.optional(uint32({ max: 100, wrapper: true }), 100),
+    // Success-rate and failure-percentage ejection are not implemented; their enforcing knobs are
+    // accepted only as 0 (off) so a config that disables them explicitly still loads.
+    enforcing_success_rate: v.optional(uint32({ max: 0, wrapper: true })),
+    enforcing_local_origin_success_rate: v.optional(uint32({ max: 0, wrapper: true })),
+    enforcing_failure_percentage: v.optional(uint32({ max: 0, wrapper: true })),
+    enforcing_failure_percentage_local_origin: v.optional(uint32({ max: 0, wrapper: true })),
+  },
+  {
+    unsupported: [
+      "success_rate_minimum_hosts", "success_rate_request_volume", "success_rate_stdev_factor",
+      "failure_percentage_threshold", "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
+      "max_ejection_time_jitter", "successful_active_health_check_uneject_host", "monitors", "always_eject_one_host",
     ],
   },
 );
 
-const loadAssignmentSchema = message(
-  { cluster_name: str({ nonEmpty: true }), endpoints: v.optional(v.array(localityLbEndpointsSchema), []) },
-  { unsupported: ["named_endpoints", "policy"] },
+const httpProtocolOptionsSchema = message(
+  {
+    idle_timeout: v.optional(duration()),
+    max_requests_per_connection: v.optional(uint32({ wrapper: true })),
+  },
+  { unsupported: ["max_connection_duration", "max_headers_count", "max_response_headers_kb", "max_stream_duration", "headers_with_underscores_action"] },
 );
 
 const clusterSchema = message(
   {
     name: str({ nonEmpty: true }),
-    type: v.optional(enumOf(["STATIC"], ["STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]), "STATIC"),
+    type: v.optional(enumOf(["STATIC", "STRICT_DNS", "LOGICAL_DNS"], ["EDS", "ORIGINAL_DST"]), "STATIC"),
     connect_timeout: v.optional(duration({ positive: true }), "5s"),
     lb_policy: v.optional(
-      enumOf(["ROUND_ROBIN"], ["LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV", "CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"]),
+      enumOf(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"], ["CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"]),
       "ROUND_ROBIN",
     ),
     load_assignment: v.optional(loadAssignmentSchema),
     per_connection_buffer_limit_bytes: v.optional(uint32({ wrapper: true }), DEFAULT_BUFFER_LIMIT_BYTES),
+    common_lb_config: v.optional(message(
+      {
+        healthy_panic_threshold: v.optional(percent),
+        locality_weighted_lb_config: v.optional(message({})),
+      },
+      { unsupported: ["zone_aware_lb_config", "update_merge_window", "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change", "consistent_hashing_lb_config", "override_host_status"] },
+    )),
+    least_request_lb_config: v.optional(message(
+      {
+        choice_count: v.optional(uint32({ min: 2, wrapper: true }), 2),
+        active_request_bias: v.optional(message({ default_value: leaf((x) => (typeof x === "number" && x >= 0 ? x : new Problem("expected a number >= 0"))), runtime_key: v.optional(str()) })),
+      },
+      { unsupported: ["slow_start_config", "locality_lb_config", "selection_method"] },
+    )),
+    ring_hash_lb_config: v.optional(message(
+      {
+        minimum_ring_size: v.optional(uint32({ min: 1, max: 8388608, wrapper: true }), 1024),
+        maximum_ring_size: v.optional(uint32({ min: 1, max: 8388608, wrapper: true }), 8388608),
+        hash_function: v.optional(enumOf(["XX_HASH"], ["MURMUR_HASH_2"]), "XX_HASH"),
+      },
+    )),
+    maglev_lb_config: v.optional(message({ table_size: v.optional(uint32({ min: 1, max: 5000011, wrapper: true }), 65537) })),
+    circuit_breakers: v.optional(message({ thresholds: v.optional(v.array(thresholdsSchema), []) }, { unsupported: ["per_host_thresholds"] })),
+    health_checks: v.optional(v.array(healthCheckSchema), []),
+    outlier_detection: v.optional(outlierSchema),
+    dns_refresh_rate: v.optional(duration({ positive: true }), "5s"),
+    dns_failure_refresh_rate: v.optional(message({ base_interval: duration({ positive: true }), max_interval: v.optional(duration({ positive: true })) })),
+    respect_dns_ttl: v.optional(bool(), false),
+    dns_lookup_family: v.optional(enumOf(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"]), "AUTO"),
+    max_requests_per_connection: v.optional(uint32({ wrapper: true })),
+    common_http_protocol_options: v.optional(httpProtocolOptionsSchema),
   },
   {
     unsupported: [
@@ -60,34 +235,21 @@ const clusterSchema = message(
       "alt_stat_name",
       "cluster_type",
       "eds_cluster_config",
-      "health_checks",
-      "max_requests_per_connection",
-      "circuit_breakers",
       "upstream_http_protocol_options",
-      "common_http_protocol_options",
       "http_protocol_options",
       "http2_protocol_options",
       "typed_extension_protocol_options",
-      "dns_refresh_rate",
       "dns_jitter",
-      "dns_failure_refresh_rate",
-      "respect_dns_ttl",
-      "dns_lookup_family",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
       "dns_resolution_config",
       "typed_dns_resolver_config",
       "wait_for_warm_on_init",
-      "outlier_detection",
       "cleanup_interval",
       "upstream_bind_config",
       "lb_subset_config",
-      "ring_hash_lb_config",
-      "maglev_lb_config",
       "original_dst_lb_config",
-      "least_request_lb_config",
       "round_robin_lb_config",
-      "common_lb_config",
       "transport_socket",
       "metadata",
       "protocol_selection",
@@ -107,20 +269,24 @@ const clusterSchema = message(
   },
 );
 
+const DEFAULT_THRESHOLDS: CircuitBreakerModel = Object.freeze({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 });
+
 /** Control side: parses one cluster; problems are reported on `ctx`; undefined if any. */
 export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | undefined {
   const c = parseWith(ctx, clusterSchema, raw);
   if (!c) return undefined;
   let ok = true;
   const endpoints: EndpointModel[] = [];
+  const dns = c.type !== "STATIC";
   c.load_assignment?.endpoints.forEach((locality, i) => {
     locality.lb_endpoints.forEach((lbe, j) => {
       const at = `load_assignment.endpoints[${i}].lb_endpoints[${j}].endpoint.address`;
-      const address = lbe.endpoint!.address;
-      if (!isIpLiteral(address.address)) {
+      const ep = lbe.endpoint!;
+      const address = ep.address;
+      if (!dns && !isIpLiteral(address.address)) {
         ctx.issue(
           `${at}.socket_address.address`,
-          `malformed IP address: ${JSON.stringify(address.address)}; a STATIC cluster needs IP addresses (hostnames need STRICT_DNS, which is not supported yet)`,
+          `malformed IP address: ${JSON.stringify(address.address)}; a STATIC cluster needs IP addresses (use STRICT_DNS or LOGICAL_DNS for host names)`,
         );
         ok = false;
       }
@@ -128,10 +294,132 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
         ctx.issue(`${at}.socket_address.port_value`, "an endpoint needs a port other than 0");
         ok = false;
       }
-      endpoints.push({ address, weight: lbe.load_balancing_weight });
+      endpoints.push({
+        address,
+        weight: lbe.load_balancing_weight,
+        priority: locality.priority,
+        locality: { region: locality.locality?.region ?? "", zone: locality.locality?.zone ?? "", subZone: locality.locality?.sub_zone ?? "" },
+        localityWeight: locality.load_balancing_weight ?? 0,
+        healthStatus: lbe.health_status,
+        healthCheckPort: ep.health_check_config?.port_value ?? 0,
+        hostname: ep.hostname,
+      });
     });
   });
+  if (c.type === "LOGICAL_DNS" && endpoints.length !== 1) {
+    ctx.issue("load_assignment", `LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint (got ${endpoints.length} endpoints)`);
+    ok = false;
+  }
+  // Envoy refuses priorities with gaps (P0, P2 without P1).
+  const prios = [...new Set(endpoints.map((e) => e.priority))].sort((a, b) => a - b);
+  prios.forEach((p, k) => {
+    if (p !== k) {
+      ctx.issue("load_assignment.endpoints", `priorities must be contiguous from 0: priority ${p} is set but ${k} is not`);
+      ok = false;
+    }
+  });
+  const byPrio: { default: CircuitBreakerModel; high: CircuitBreakerModel } = { default: DEFAULT_THRESHOLDS, high: DEFAULT_THRESHOLDS };
+  const seen = new Set<string>();
+  for (const t of c.circuit_breakers?.thresholds ?? []) {
+    if (seen.has(t.priority)) continue; // Envoy: the first Thresholds for a priority wins.
+    seen.add(t.priority);
+    const m = Object.freeze({ maxConnections: t.max_connections, maxPendingRequests: t.max_pending_requests, maxRequests: t.max_requests, maxRetries: t.max_retries });
+    if (t.priority === "DEFAULT") byPrio.default = m;
+    else byPrio.high = m;
+  }
+  const healthChecks: HealthCheckModel[] = [];
+  (c.health_checks ?? []).forEach((h, i) => {
+    const expected: [number, number][] = [];
+    for (const [k, r] of (h.http_health_check?.expected_statuses ?? []).entries()) {
+      if (!(r.start >= 100 && r.start < r.end && r.end <= 600)) {
+        ctx.issue(`health_checks[${i}].http_health_check.expected_statuses[${k}]`, `invalid range [${r.start}, ${r.end}): statuses must be within [100, 600) and start < end`);
+        ok = false;
+      }
+      expected.push([r.start, r.end]);
+    }
+    if (expected.length === 0) expected.push([200, 201]);
+    const hex = (text: string, at: string): Uint8Array => {
+      const b = hexBytes(text);
+      if (b === null) {
+        ctx.issue(at, "must be hex-encoded bytes (an even number of hex digits)");
+        ok = false;
+        return new Uint8Array(0);
+      }
+      return b;
+    };
+    healthChecks.push({
+      timeoutMs: h.timeout,
+      intervalMs: h.interval,
+      initialJitterMs: h.initial_jitter,
+      intervalJitterMs: h.interval_jitter,
+      intervalJitterPercent: h.interval_jitter_percent,
+      unhealthyThreshold: h.unhealthy_threshold,
+      healthyThreshold: h.healthy_threshold,
+      noTrafficIntervalMs: h.no_traffic_interval ?? 60_000,
+      unhealthyIntervalMs: h.unhealthy_interval ?? h.interval,
+      unhealthyEdgeIntervalMs: h.unhealthy_edge_interval ?? h.unhealthy_interval ?? h.interval,
+      healthyEdgeIntervalMs: h.healthy_edge_interval ?? h.interval,
+      http: h.http_health_check
+        ? {
+          host: h.http_health_check.host,
+          path: h.http_health_check.path,
+          requestHeadersToAdd: h.http_health_check.request_headers_to_add.map((o) => ({
+            key: o.header.key.toLowerCase(),
+            value: o.header.value,
+            append: o.append_action !== undefined ? o.append_action === "APPEND_IF_EXISTS_OR_ADD" : (o.append ?? true),
+          })),
+          requestHeadersToRemove: h.http_health_check.request_headers_to_remove.map((x) => x.toLowerCase()),
+          expectedStatuses: expected,
+        }
+        : undefined,
+      tcp: h.tcp_health_check
+        ? {
+          send: hex(h.tcp_health_check.send?.text ?? "", `health_checks[${i}].tcp_health_check.send.text`),
+          receive: h.tcp_health_check.receive.map((p, k) => hex(p.text ?? "", `health_checks[${i}].tcp_health_check.receive[${k}].text`)),
+        }
+        : undefined,
+    });
+  });
+  let outlier: OutlierDetectionModel | undefined;
+  if (c.outlier_detection) {
+    const o = c.outlier_detection;
+    outlier = {
+      consecutive5xx: o.consecutive_5xx,
+      consecutiveGatewayFailure: o.consecutive_gateway_failure,
+      consecutiveLocalOriginFailure: o.consecutive_local_origin_failure,
+      intervalMs: o.interval,
+      baseEjectionTimeMs: o.base_ejection_time,
+      maxEjectionTimeMs: Math.max(o.max_ejection_time, o.base_ejection_time),
+      maxEjectionPercent: o.max_ejection_percent,
+      enforcingConsecutive5xx: o.enforcing_consecutive_5xx,
+      enforcingConsecutiveGatewayFailure: o.enforcing_consecutive_gateway_failure,
+      enforcingConsecutiveLocalOriginFailure: o.enforcing_consecutive_local_origin_failure,
+      splitExternalLocalOriginErrors: o.split_external_local_origin_errors,
+    };
+  }
+  const ring = c.ring_hash_lb_config;
+  if (ring && ring.minimum_ring_size > ring.maximum_ring_size) {
+    ctx.issue("ring_hash_lb_config.minimum_ring_size", `minimum_ring_size (${ring.minimum_ring_size}) must not exceed maximum_ring_size (${ring.maximum_ring_size})`);
+    ok = false;
+  }
+  if (ring && c.lb_policy !== "RING_HASH") {
+    ctx.issue("ring_hash_lb_config", "is set but lb_policy is not RING_HASH");
+    ok = false;
+  }
+  if (c.maglev_lb_config && c.lb_policy !== "MAGLEV") {
+    ctx.issue("maglev_lb_config", "is set but lb_policy is not MAGLEV");
+    ok = false;
+  }
+  if (c.least_request_lb_config && c.lb_policy !== "LEAST_REQUEST") {
+    ctx.issue("least_request_lb_config", "is set but lb_policy is not LEAST_REQUEST");
+    ok = false;
+  }
+  if (c.maglev_lb_config && !isPrime(c.maglev_lb_config.table_size)) {
+    ctx.issue("maglev_lb_config.table_size", `must be a prime number, got ${c.maglev_lb_config.table_size}`);
+    ok = false;
+  }
   if (!ok) return undefined;
+  const hpo = c.common_http_protocol_options;
   return {
     name: c.name,
     type: c.type,
@@ -139,6 +427,74 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
     lbPolicy: c.lb_policy,
     endpoints,
     perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
+    overprovisioningFactor: c.load_assignment?.policy?.overprovisioning_factor ?? 140,
+    healthyPanicThreshold: c.common_lb_config?.healthy_panic_threshold ?? 50,
+    localityWeightedLb: c.common_lb_config?.locality_weighted_lb_config !== undefined,
+    leastRequest: {
+      choiceCount: c.least_request_lb_config?.choice_count ?? 2,
+      activeRequestBias: c.least_request_lb_config?.active_request_bias?.default_value ?? 1,
+    },
+    ringHash: { minimumRingSize: ring?.minimum_ring_size ?? 1024, maximumRingSize: ring?.maximum_ring_size ?? 8388608 },
+    maglev: { tableSize: c.maglev_lb_config?.table_size ?? 65537 },
+    circuitBreakers: byPrio,
+    healthChecks,
+    outlierDetection: outlier,
+    dnsRefreshRateMs: c.dns_refresh_rate,
+    dnsFailureRefreshRateMs: c.dns_failure_refresh_rate?.base_interval ?? c.dns_refresh_rate,
+    respectDnsTtl: c.respect_dns_ttl,
+    dnsLookupFamily: c.dns_lookup_family,
+    maxRequestsPerConnection: hpo?.max_requests_per_connection ?? c.max_requests_per_connection ?? 0,
+    idleTimeoutMs: hpo?.idle_timeout ?? 3_600_000,
   };
 }
 
+/** Hex text → bytes, or null when it is not hex. */
+function hexBytes(text: string): Uint8Array | null {
+  if (!/^([0-9a-fA-F]{2})*$/.test(text)) return null;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let i = 2; i * i <= n; i++) if (n % i === 0) return false;
+  return true;
+}
+
+
+/** Control side: the model fields a cluster gets when its config sets none of the optional
+ *  load-balancing, breaker, health, DNS and pool options (for tests and callers building models). */
+export function clusterModelDefaults(): Omit<ClusterModel, "name" | "type" | "connectTimeoutMs" | "lbPolicy" | "endpoints" | "perConnectionBufferLimitBytes"> {
+  return {
+    overprovisioningFactor: 140,
+    healthyPanicThreshold: 50,
+    localityWeightedLb: false,
+    leastRequest: { choiceCount: 2, activeRequestBias: 1 },
+    ringHash: { minimumRingSize: 1024, maximumRingSize: 8388608 },
+    maglev: { tableSize: 65537 },
+    circuitBreakers: { default: DEFAULT_THRESHOLDS, high: DEFAULT_THRESHOLDS },
+    healthChecks: [],
+    outlierDetection: undefined,
+    dnsRefreshRateMs: 5000,
+    dnsFailureRefreshRateMs: 5000,
+    respectDnsTtl: false,
+    dnsLookupFamily: "AUTO",
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 3_600_000,
+  };
+}
+
+/** Control side: an endpoint model with the defaults of an endpoint that sets only its address. */
+export function endpointModel(address: string, port: number, weight = 1): EndpointModel {
+  return {
+    address: { address, port },
+    weight,
+    priority: 0,
+    locality: { region: "", zone: "", subZone: "" },
+    localityWeight: 0,
+    healthStatus: "UNKNOWN",
+    healthCheckPort: 0,
+    hostname: "",
+  };
+}

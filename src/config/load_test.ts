@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "../../tests/harness.ts";
 import { ConfigError } from "../core/errors.ts";
 import { DEFAULT_ACCESS_LOG_FORMAT } from "./access_log.ts";
+import { clusterModelDefaults, endpointModel } from "./cluster.ts";
 import { loadBootstrap, mergeConfig, parseConfigText } from "./load.ts";
 import type { BootstrapModel, HcmModel } from "./model.ts";
 
@@ -236,13 +237,11 @@ const EXPECTED: BootstrapModel = {
       type: "STATIC",
       connectTimeoutMs: 1000,
       lbPolicy: "ROUND_ROBIN",
-      endpoints: [
-        { address: { address: "10.0.0.1", port: 8080 }, weight: 2 },
-        { address: { address: "::1", port: 8081 }, weight: 1 },
-      ],
+      endpoints: [endpointModel("10.0.0.1", 8080, 2), endpointModel("::1", 8081, 1)],
       perConnectionBufferLimitBytes: 1_048_576,
+      ...clusterModelDefaults(),
     },
-    { name: "web", type: "STATIC", connectTimeoutMs: 5000, lbPolicy: "ROUND_ROBIN", endpoints: [], perConnectionBufferLimitBytes: 32768 },
+    { name: "web", type: "STATIC", connectTimeoutMs: 5000, lbPolicy: "ROUND_ROBIN", endpoints: [], perConnectionBufferLimitBytes: 32768, ...clusterModelDefaults() },
   ],
 };
 
@@ -277,7 +276,7 @@ test("a minimal bootstrap gets Envoy's defaults", () => {
     node: { id: "", cluster: "" },
     admin: undefined,
     listeners: [],
-    clusters: [{ name: "c", type: "STATIC", connectTimeoutMs: 5000, lbPolicy: "ROUND_ROBIN", endpoints: [], perConnectionBufferLimitBytes: 1_048_576 }],
+    clusters: [{ name: "c", type: "STATIC", connectTimeoutMs: 5000, lbPolicy: "ROUND_ROBIN", endpoints: [], perConnectionBufferLimitBytes: 1_048_576, ...clusterModelDefaults() }],
   });
 });
 
@@ -331,23 +330,23 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
   { name: "unknown field", edit: (b) => (b.static_resources.clusters[0].foo = 1), lines: [`${C0}: unknown field "foo"`] },
   {
     name: "known Envoy field not supported yet",
-    edit: (b) => (b.static_resources.clusters[0].health_checks = []),
-    lines: [`${C0}.health_checks: is not supported yet`],
+    edit: (b) => (b.static_resources.clusters[0].lb_subset_config = {}),
+    lines: [`${C0}.lb_subset_config: is not supported yet`],
   },
   {
-    name: "MAGLEV",
-    edit: (b) => (b.static_resources.clusters[1].lb_policy = "MAGLEV"),
-    lines: ["static_resources.clusters[1].lb_policy: MAGLEV is not supported yet"],
+    name: "CLUSTER_PROVIDED",
+    edit: (b) => (b.static_resources.clusters[1].lb_policy = "CLUSTER_PROVIDED"),
+    lines: ["static_resources.clusters[1].lb_policy: CLUSTER_PROVIDED is not supported yet"],
   },
   {
     name: "unknown lb_policy word",
     edit: (b) => (b.static_resources.clusters[1].lb_policy = "FASTEST"),
-    lines: ['static_resources.clusters[1].lb_policy: unknown value "FASTEST" (accepted: ROUND_ROBIN)'],
+    lines: ['static_resources.clusters[1].lb_policy: unknown value "FASTEST" (accepted: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)'],
   },
   {
-    name: "STRICT_DNS",
-    edit: (b) => (b.static_resources.clusters[1].type = "strict_dns"),
-    lines: ["static_resources.clusters[1].type: STRICT_DNS is not supported yet"],
+    name: "EDS",
+    edit: (b) => (b.static_resources.clusters[1].type = "eds"),
+    lines: ["static_resources.clusters[1].type: EDS is not supported yet"],
   },
   {
     name: "bad duration",
@@ -370,8 +369,8 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
   { name: "missing cluster name", edit: (b) => b.static_resources.clusters.push({}), lines: ["static_resources.clusters[2].name: is required"] },
   {
     name: "unknown @type",
-    edit: (b) => (b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "x" }),
-    lines: [`${TC}.@type: unknown extension type "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"`],
+    edit: (b) => (b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy", stat_prefix: "x" }),
+    lines: [`${TC}.@type: unknown extension type "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy"`],
   },
   {
     name: "HTTP filter @type in a network filter",
@@ -420,7 +419,7 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     name: "hostname in a STATIC cluster",
     edit: (b) => (b.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.local"),
     lines: [
-      `${EP0}.address: malformed IP address: "backend.local"; a STATIC cluster needs IP addresses (hostnames need STRICT_DNS, which is not supported yet)`,
+      `${EP0}.address: malformed IP address: "backend.local"; a STATIC cluster needs IP addresses (use STRICT_DNS or LOGICAL_DNS for host names)`,
     ],
   },
   {
@@ -452,14 +451,14 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     lines: ['static_resources.clusters[2].name: duplicate cluster name "c1"'],
   },
   {
-    name: "non-empty filter_chain_match",
-    edit: (b) => (b.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ["a"] }),
-    lines: [`${L0}.filter_chains[0].filter_chain_match.server_names: is not supported yet`],
+    name: "filter_chain_match.address_suffix",
+    edit: (b) => (b.static_resources.listeners[0].filter_chains[0].filter_chain_match = { address_suffix: "a" }),
+    lines: [`${L0}.filter_chains[0].filter_chain_match.address_suffix: is not supported yet`],
   },
   {
     name: "two filter chains",
     edit: (b) => b.static_resources.listeners[0].filter_chains.push({ filters: [] }),
-    lines: [`${L0}.filter_chains[1]: multiple filter chains with the same matching rules are defined`],
+    lines: [`${L0}.filter_chains[1]: multiple filter chains with the same matching rules are defined: filter_chains[1] has the same matching rules as filter_chains[0]`],
   },
   {
     name: "no filter chains",
@@ -484,7 +483,7 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
   {
     name: "no action",
     edit: (b) => delete hcm(b).route_config.virtual_hosts[0].routes[0].route,
-    lines: [`${VH}[0].routes[0]: one of route, direct_response is required`],
+    lines: [`${VH}[0].routes[0]: one of route, redirect, direct_response is required`],
   },
   {
     name: "direct_response status out of range",
@@ -492,14 +491,14 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     lines: [`${VH}[2].routes[0].direct_response.status: must be between 200 and 599, got 700`],
   },
   {
-    name: "prefix_rewrite with a path match",
-    edit: (b) => (hcm(b).route_config.virtual_hosts[0].routes[0] = { match: { path: "/x" }, route: { cluster: "c0", prefix_rewrite: "/y" } }),
-    lines: [`${VH}[0].routes[0].route.prefix_rewrite: prefix_rewrite with a path match is not supported yet`],
+    name: "prefix_rewrite with regex_rewrite",
+    edit: (b) => (hcm(b).route_config.virtual_hosts[0].routes[0] = { match: { path: "/x" }, route: { cluster: "c0", prefix_rewrite: "/y", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } }),
+    lines: [`${VH}[0].routes[0].route: only one of prefix_rewrite, regex_rewrite may be set`],
   },
   {
-    name: "safe_regex match",
-    edit: (b) => (hcm(b).route_config.virtual_hosts[0].routes[0].match = { safe_regex: { regex: ".*" } }),
-    lines: [`${VH}[0].routes[0].match.safe_regex: is not supported yet`],
+    name: "safe_regex match RE2 would refuse",
+    edit: (b) => (hcm(b).route_config.virtual_hosts[0].routes[0].match = { safe_regex: { regex: "(a)\\1" } }),
+    lines: [`${VH}[0].routes[0].match.safe_regex.regex: backreference \\1 is not supported by RE2`],
   },
   {
     name: "dynamic_resources and layered_runtime",
@@ -525,7 +524,7 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     name: "several errors in one config are all reported",
     edit: (b) => {
       b.static_resources.clusters[0].foo = 1;
-      b.static_resources.clusters[1].lb_policy = "MAGLEV";
+      b.static_resources.clusters[1].lb_policy = "CLUSTER_PROVIDED";
       hcm(b).route_config.virtual_hosts[0].routes[0].route.cluster = "nope";
       hcm(b).route_config.virtual_hosts[1].domains = ["a.example"];
       hcm(b).tracing = {};
@@ -537,7 +536,7 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
       `${VH}[0].routes[0].route.cluster: unknown cluster "nope"`,
       `${VH}[1].domains: duplicate domain "a.example"`,
       `${C0}: unknown field "foo"`,
-      "static_resources.clusters[1].lb_policy: MAGLEV is not supported yet",
+      "static_resources.clusters[1].lb_policy: CLUSTER_PROVIDED is not supported yet",
     ],
   },
 ];
@@ -601,7 +600,7 @@ static_resources:
 `;
   const m = loadBootstrap({ text });
   assert.equal(m.clusters[0]!.connectTimeoutMs, 2000);
-  assert.deepStrictEqual(m.clusters[0]!.endpoints, [{ address: { address: "127.0.0.1", port: 80 }, weight: 1 }]);
+  assert.deepStrictEqual(m.clusters[0]!.endpoints, [endpointModel("127.0.0.1", 80)]);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ const KNOWN: ReadonlySet<string> = new Set<RuntimeErrorCode>([
   "EPIPE",
   "ENOENT",
   "EHOSTUNREACH",
+  "ENOTFOUND",
 ]);
 
 /** Native codes that mean the same thing as one of ours. */
@@ -25,6 +26,10 @@ const ALIASES: Readonly<Record<string, RuntimeErrorCode>> = {
   ERR_SOCKET_CLOSED: "EPIPE",
   ERR_STREAM_DESTROYED: "EPIPE",
   ERR_STREAM_WRITE_AFTER_END: "EPIPE",
+  EAI_NONAME: "ENOTFOUND",
+  EAI_NODATA: "ENOTFOUND",
+  ENODATA: "ENOTFOUND",
+  DNS_ENOTFOUND: "ENOTFOUND",
 };
 
 /** Converts anything thrown or reported by a runtime into a RuntimeError (worker and control side);

@@ -18,6 +18,7 @@ export type RuntimeErrorCode =
   | "EPIPE"
   | "ENOENT"
   | "EHOSTUNREACH"
+  | "ENOTFOUND"
   | "UNKNOWN";
 
 /** A runtime failure with a portable code; `message` keeps the native text. */
@@ -94,6 +95,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
+/** One address from `Runtime.resolve`. */
+export interface ResolvedAddress {
+  address: string;
+  ttlSeconds?: number;
+}
+
 /** Everything Legate asks of the host runtime. */
 export interface Runtime {
   readonly name: "bun" | "deno" | "memory";
@@ -106,6 +113,10 @@ export interface Runtime {
   /** Starts an outbound connection. Returns at once; writes before `onOpen` are queued. Failure
    *  arrives as `onClose(error)` without `onOpen`. */
   connect(opts: ConnectOptions, events: SocketEvents): TcpSocket;
+  /** Resolves a host name to addresses (control side: DNS clusters). "v4" / "v6" ask for one
+   *  family, "auto" for both. Rejects with RuntimeError (ENOTFOUND when the name does not exist).
+   *  An IP literal resolves to itself. `ttlSeconds` is set when the resolver knows it. */
+  resolve(host: string, family: "v4" | "v6" | "auto"): Promise<ResolvedAddress[]>;
 
   readTextFile(path: string): Promise<string>;
   writeTextFile(path: string, text: string): Promise<void>;

@@ -28,6 +28,13 @@ export class ClusterStats {
   readonly upstreamRqTxReset: Counter;
   readonly upstreamRqPendingTotal: Counter;
   readonly upstreamRqPendingFailureEject: Counter;
+  readonly upstreamRqPendingOverflow: Counter;
+  readonly upstreamRqPendingActive: Gauge;
+  readonly upstreamRqCancelled: Counter;
+  readonly upstreamRqRetryOverflow: Counter;
+  readonly upstreamCxOverflow: Counter;
+  readonly upstreamCxMaxRequests: Counter;
+  readonly upstreamCxIdleTimeout: Counter;
   /** upstream_rq_1xx … upstream_rq_5xx, indexed by status / 100. */
   readonly upstreamRqByClass: Counter[];
   readonly membershipTotal: Gauge;
@@ -58,6 +65,13 @@ export class ClusterStats {
     this.upstreamRqTxReset = c("upstream_rq_tx_reset");
     this.upstreamRqPendingTotal = c("upstream_rq_pending_total");
     this.upstreamRqPendingFailureEject = c("upstream_rq_pending_failure_eject");
+    this.upstreamRqPendingOverflow = c("upstream_rq_pending_overflow");
+    this.upstreamRqPendingActive = g("upstream_rq_pending_active");
+    this.upstreamRqCancelled = c("upstream_rq_cancelled");
+    this.upstreamRqRetryOverflow = c("upstream_rq_retry_overflow");
+    this.upstreamCxOverflow = c("upstream_cx_overflow");
+    this.upstreamCxMaxRequests = c("upstream_cx_max_requests");
+    this.upstreamCxIdleTimeout = c("upstream_cx_idle_timeout");
     this.upstreamRqByClass = [0, 1, 2, 3, 4, 5].map((k) => c(k === 0 ? "upstream_rq_0xx" : `upstream_rq_${k}xx`));
     this.membershipTotal = g("membership_total", "never");
     this.membershipHealthy = g("membership_healthy", "never");

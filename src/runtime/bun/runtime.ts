@@ -11,6 +11,7 @@
 import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions } from "bun";
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
+import { resolveWithNodeDns } from "../node_dns.ts";
 import {
   type ConnectOptions,
   type ListenOptions,
@@ -388,6 +389,7 @@ export function createBunRuntime(): Runtime {
     version: Bun.version,
     listen,
     connect,
+    resolve: resolveWithNodeDns,
     ...createNodeHost(),
   };
 }

@@ -13,6 +13,7 @@ import { closeSync } from "node:fs";
 import net from "node:net";
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
+import { resolveWithNodeDns } from "../node_dns.ts";
 import {
   type ConnectOptions,
   type ListenOptions,
@@ -327,6 +328,7 @@ export function createDenoRuntime(): Runtime {
     version: Deno.version.deno,
     listen,
     connect,
+    resolve: resolveWithNodeDns,
     ...createNodeHost(),
   };
 }

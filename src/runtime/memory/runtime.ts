@@ -12,8 +12,10 @@
 import {
   type ConnectOptions,
   type ListenOptions,
+  type ResolvedAddress,
   type Runtime,
   RuntimeError,
+  type RuntimeErrorCode,
   type SocketEvents,
   type TcpListener,
   type TcpSocket,
@@ -68,6 +70,11 @@ export interface MemoryRuntime extends Runtime {
   bound(): string[];
   /** Sockets not yet closed (for leak checks). */
   openSockets(): number;
+  /** The DNS table `resolve()` answers from: name → addresses, or an error code to fail with.
+   *  IP literals resolve to themselves; other names missing here fail with ENOTFOUND. */
+  readonly dns: Map<string, ResolvedAddress[] | RuntimeErrorCode>;
+  /** Number of `resolve()` calls so far. */
+  readonly resolveCount: number;
 }
 
 function noop(): void {}
@@ -363,6 +370,8 @@ class MemoryRuntimeImpl implements MemoryRuntime {
   readonly stderr: string[] = [];
   exitCode: number | undefined = undefined;
   live = 0;
+  readonly dns = new Map<string, ResolvedAddress[] | RuntimeErrorCode>();
+  resolveCount = 0;
 
   private readonly bindings = new Map<string, Binding>();
   private readonly byFd = new Map<number, Binding>();
@@ -562,6 +571,16 @@ class MemoryRuntimeImpl implements MemoryRuntime {
 
   openSockets(): number {
     return this.live;
+  }
+
+  resolve(host: string, family: "v4" | "v6" | "auto"): Promise<ResolvedAddress[]> {
+    this.resolveCount++;
+    if (/^[0-9.]+$/.test(host) || host.includes(":")) return Promise.resolve([{ address: host }]);
+    const e = this.dns.get(host);
+    if (e === undefined) return Promise.reject(new RuntimeError("ENOTFOUND", `getaddrinfo ENOTFOUND ${host}`));
+    if (typeof e === "string") return Promise.reject(new RuntimeError(e, `resolve ${host}: ${e}`));
+    const want = family === "v4" ? (a: string) => !a.includes(":") : family === "v6" ? (a: string) => a.includes(":") : () => true;
+    return Promise.resolve(e.filter((a) => want(a.address)).map((a) => ({ ...a })));
   }
 }
 

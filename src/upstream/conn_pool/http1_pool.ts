@@ -4,12 +4,15 @@
  * A new connection is usable at once: the request is written while the connect is in flight
  * (the runtime queues it), so a miss costs no extra event-loop turn.
  */
+import { realClock } from "../../core/clock.ts";
 import { CodecError, Http1Parser, type Http1ParserHandler, type ResponseHead } from "../../http/http1/parser.ts";
 import type { HeaderMap } from "../../http/header_map.ts";
 import { BatchedWriter, beginIo, endIo, type WatermarkListener } from "../../network/write_batch.ts";
 import type { Runtime, RuntimeError, SocketEvents, TcpSocket } from "../../runtime/types.ts";
 import type { ClusterStats } from "../cluster_stats.ts";
 import type { Host } from "../host.ts";
+import type { HostResultKind } from "../outlier_detection.ts";
+import { ResourceKind, type ResourceManager } from "../resource_manager.ts";
 
 /** Why an upstream request failed before its response completed. */
 export type UpstreamResetReason =
@@ -38,10 +41,33 @@ export interface PoolSettings {
   readonly bufferLimitBytes: number;
   /** Idle keep-alive connections kept per host per worker. */
   readonly maxIdle: number;
+  /** Exchanges per connection before it is closed; 0 = unlimited. */
+  readonly maxRequestsPerConnection?: number;
+  /** Idle keep-alive connections are closed after this many ms; 0 = never. */
+  readonly idleTimeoutMs?: number;
+}
+
+/** What a pool reports to its cluster (worker side): host results for outlier detection. */
+export interface PoolCallbacks {
+  onHostResult(host: Host, kind: HostResultKind): void;
+}
+
+/** The router's handle on one upstream exchange: a connection, or a request waiting for one. */
+export interface UpstreamRequestHandle {
+  write(data: Uint8Array): void;
+  requestComplete(): void;
+  /** Abandons the exchange; `"timeout"` also reports a local-origin failure for the host. */
+  reset(reason?: "timeout"): void;
+  /** Exchanges started on the connection (0 while pending). */
+  readonly requests: number;
+  readonly responseBytes: number;
+  /** Read pause/resume of the upstream connection (no-op while pending). */
+  readonly socket: { pause(): void; resume(): void };
+  readonly host: Host;
 }
 
 /** One upstream TCP connection carrying HTTP/1.1 exchanges. */
-export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler, WatermarkListener {
+export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler, WatermarkListener, UpstreamRequestHandle {
   readonly socket: TcpSocket;
   readonly writer: BatchedWriter;
   readonly #parser: Http1Parser;
@@ -58,6 +84,10 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   #idleIndex = -1;
   /** Set after a protocol error: later parser events for the same bytes are ignored. */
   #failed = false;
+  /** An exchange is counted in the host's active requests and the requests circuit breaker. */
+  #inExchange = false;
+  /** When the connection went idle (for the idle timeout). */
+  idleSince = 0;
 
   constructor(readonly pool: Http1ConnPool, runtime: Runtime) {
     const { host, settings, stats } = pool;
@@ -72,9 +102,16 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     this.writer = new BatchedWriter(this.socket, settings.bufferLimitBytes, this);
   }
 
+  get host(): Host {
+    return this.pool.host;
+  }
+
   /** Starts an exchange: `handler` receives the response of the request written next. */
   attach(handler: UpstreamStreamHandler, method: string): void {
     this.handler = handler;
+    this.#inExchange = true;
+    this.pool.host.activeRequests++;
+    this.pool.resources?.inc(ResourceKind.Requests);
     this.requests++;
     this.responseBytes = 0;
     this.#requestDone = false;
@@ -94,9 +131,19 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   /** Abandons the current exchange (downstream reset, timeout): the socket cannot be reused. */
-  reset(): void {
+  reset(reason?: "timeout"): void {
     this.handler = null;
+    if (reason === "timeout") this.pool.report("local_origin_failure");
+    this.#endExchange();
     this.destroy();
+  }
+
+  /** The exchange is over (completed, reset or failed): release its counts once. */
+  #endExchange(): void {
+    if (!this.#inExchange) return;
+    this.#inExchange = false;
+    this.pool.host.activeRequests--;
+    this.pool.resources?.dec(ResourceKind.Requests);
   }
 
   /** Closes the connection now. */
@@ -148,6 +195,8 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   onClose(error: RuntimeError | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    this.#endExchange();
+    this.pool.resources?.dec(ResourceKind.Connections);
     this.writer.closed = true;
     const stats = this.pool.stats;
     stats.upstreamCxActive.dec();
@@ -160,6 +209,8 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     if (!this.connected) {
       stats.upstreamCxConnectFail.inc();
       if (error?.code === "ETIMEDOUT") stats.upstreamCxConnectTimeout.inc();
+      this.pool.report("local_origin_failure");
+      this.pool.failPending(error?.code === "ETIMEDOUT" ? "connect_timeout" : "connection_failure", error ? `${error.code}: ${error.message}` : "connection closed before connect");
       if (h) {
         h.onUpstreamReset(
           error?.code === "ETIMEDOUT" ? "connect_timeout" : "connection_failure",
@@ -171,6 +222,7 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     stats.upstreamCxDestroyRemote.inc();
     if (h && !this.#responseDone) {
       stats.upstreamCxDestroyWithActiveRq.inc();
+      this.pool.report("local_origin_failure");
       h.onUpstreamReset("remote_reset", error ? `${error.code}: ${error.message}` : "connection closed by upstream");
     }
   }
@@ -194,6 +246,8 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     // 1xx informational responses (100 Continue) are not forwarded yet; the final one follows.
     if (head.status < 200) return;
     this.#keepAlive = head.keepAlive;
+    const st = head.status;
+    this.pool.report(st < 500 ? "success" : st >= 502 && st <= 504 ? "gateway" : "5xx");
     this.handler?.onResponseHead(head);
   }
 
@@ -221,12 +275,20 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     this.pool.stats.upstreamCxProtocolError.inc();
     const h = this.handler;
     this.handler = null;
+    if (h) this.pool.report("5xx");
+    this.#endExchange();
     this.destroy();
     h?.onUpstreamReset("protocol_error", err.message);
   }
 
   #release(): void {
     this.handler = null;
+    this.#endExchange();
+    const max = this.pool.settings.maxRequestsPerConnection ?? 0;
+    if (max > 0 && this.requests >= max && !this.closed) {
+      this.pool.stats.upstreamCxMaxRequests.inc();
+      this.#keepAlive = false;
+    }
     if (!this.#keepAlive || this.closed) {
       this.destroy();
       return;
@@ -244,28 +306,122 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 }
 
+/**
+ * A request waiting for a connection (the connections circuit breaker is open). Writes are
+ * buffered; once the pool binds it to a connection they are replayed and later calls forward.
+ */
+export class PendingRequest implements UpstreamRequestHandle {
+  conn: Http1UpstreamConnection | null = null;
+  #buffered: Uint8Array[] = [];
+  #complete = false;
+  #cancelled = false;
+  constructor(readonly pool: Http1ConnPool, readonly handler: UpstreamStreamHandler, readonly method: string) {}
+
+  get host(): Host {
+    return this.pool.host;
+  }
+  get requests(): number {
+    return this.conn?.requests ?? 0;
+  }
+  get responseBytes(): number {
+    return this.conn?.responseBytes ?? 0;
+  }
+  get socket(): { pause(): void; resume(): void } {
+    return this.conn?.socket ?? NO_SOCKET;
+  }
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  write(data: Uint8Array): void {
+    if (this.conn) this.conn.write(data);
+    else if (!this.#cancelled) this.#buffered.push(data.slice());
+  }
+
+  requestComplete(): void {
+    if (this.conn) this.conn.requestComplete();
+    else this.#complete = true;
+  }
+
+  reset(reason?: "timeout"): void {
+    if (this.conn) {
+      this.conn.reset(reason);
+      return;
+    }
+    this.#cancelled = true;
+    this.#buffered = [];
+    this.pool.cancelPending(this);
+  }
+
+  /** @internal the pool gives this request a connection. */
+  bind(conn: Http1UpstreamConnection): void {
+    this.conn = conn;
+    conn.attach(this.handler, this.method);
+    for (const b of this.#buffered) conn.write(b);
+    this.#buffered = [];
+    if (this.#complete) conn.requestComplete();
+  }
+}
+
+const NO_SOCKET = { pause(): void {}, resume(): void {} };
+
 /** The per-host, per-worker pool of HTTP/1.1 connections. */
 export class Http1ConnPool {
   readonly #idle: Http1UpstreamConnection[] = [];
   readonly #all = new Set<Http1UpstreamConnection>();
+  readonly #pending: PendingRequest[] = [];
+  #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #draining = false;
 
   constructor(
-    readonly host: Host,
+    public host: Host,
     readonly settings: PoolSettings,
     readonly stats: ClusterStats,
     readonly runtime: Runtime,
+    /** The cluster's circuit breakers (DEFAULT priority); none = unlimited. */
+    readonly resources?: ResourceManager,
+    readonly callbacks?: PoolCallbacks,
   ) {}
 
-  /** A connection for one exchange: an idle keep-alive one if any, else a new one (connecting). */
-  acquire(handler: UpstreamStreamHandler, method: string): Http1UpstreamConnection {
-    const idle = this.#idle;
-    let conn = idle.pop();
+  /**
+   * A handle for one exchange: an idle keep-alive connection if any, else a new one
+   * (connecting), else — when max_connections is reached — a pending request that gets the next
+   * free connection. Null when a circuit breaker overflowed (max_requests or
+   * max_pending_requests): the router answers 503 with flag UO.
+   */
+  acquire(handler: UpstreamStreamHandler, method: string): UpstreamRequestHandle | null {
+    const res = this.resources;
+    if (res && !res.canCreate(ResourceKind.Requests)) {
+      this.stats.upstreamRqPendingOverflow.inc();
+      return null;
+    }
+    let conn = this.#idle.pop();
     if (conn) conn.idleIndex = -1;
     if (!conn) {
-      conn = new Http1UpstreamConnection(this, this.runtime);
-      this.#all.add(conn);
+      // Envoy lets a pool open its first connection even when the breaker is open.
+      if (res && !res.canCreate(ResourceKind.Connections) && this.#all.size > 0) {
+        this.stats.upstreamCxOverflow.inc();
+        if (!res.canCreate(ResourceKind.PendingRequests)) {
+          this.stats.upstreamRqPendingOverflow.inc();
+          return null;
+        }
+        const p = new PendingRequest(this, handler, method);
+        this.#pending.push(p);
+        res.inc(ResourceKind.PendingRequests);
+        this.stats.upstreamRqPendingTotal.inc();
+        this.stats.upstreamRqPendingActive.inc();
+        return p;
+      }
+      conn = this.#newConnection();
     }
     conn.attach(handler, method);
+    return conn;
+  }
+
+  #newConnection(): Http1UpstreamConnection {
+    this.resources?.inc(ResourceKind.Connections);
+    const conn = new Http1UpstreamConnection(this, this.runtime);
+    this.#all.add(conn);
     return conn;
   }
 
@@ -279,14 +435,77 @@ export class Http1ConnPool {
     return this.#idle.length;
   }
 
+  /** Requests waiting for a connection. */
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
+  /** @internal reports a host result to the cluster (outlier detection). */
+  report(kind: HostResultKind): void {
+    this.callbacks?.onHostResult(this.host, kind);
+  }
+
   /** @internal a connection finished an exchange and may be reused. */
   addIdle(conn: Http1UpstreamConnection): void {
-    if (this.#idle.length >= this.settings.maxIdle) {
+    const p = this.#shiftPending();
+    if (p) {
+      p.bind(conn);
+      return;
+    }
+    if (this.#draining || this.#idle.length >= this.settings.maxIdle) {
       conn.destroy();
       return;
     }
     conn.idleIndex = this.#idle.length;
+    conn.idleSince = realClock.now();
     this.#idle.push(conn);
+    this.#armIdleTimer();
+  }
+
+  #shiftPending(): PendingRequest | undefined {
+    const p = this.#pending.shift();
+    if (p) {
+      this.resources?.dec(ResourceKind.PendingRequests);
+      this.stats.upstreamRqPendingActive.dec();
+    }
+    return p;
+  }
+
+  /** @internal a pending request was abandoned by its router. */
+  cancelPending(p: PendingRequest): void {
+    const i = this.#pending.indexOf(p);
+    if (i < 0) return;
+    this.#pending.splice(i, 1);
+    this.resources?.dec(ResourceKind.PendingRequests);
+    this.stats.upstreamRqPendingActive.dec();
+    this.stats.upstreamRqCancelled.inc();
+  }
+
+  /** @internal a connect failed: the oldest pending request fails the same way (Envoy fails
+   *  pending requests when a connection attempt fails). */
+  failPending(reason: UpstreamResetReason, detail: string): void {
+    const p = this.#shiftPending();
+    if (!p) return;
+    this.stats.upstreamRqPendingFailureEject.inc();
+    p.handler.onUpstreamReset(reason, detail);
+  }
+
+  #armIdleTimer(): void {
+    const t = this.settings.idleTimeoutMs ?? 0;
+    if (t <= 0 || this.#idleTimer !== undefined) return;
+    // One coarse timer per pool while it has idle connections, not one per connection.
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      const now = realClock.now();
+      for (const c of [...this.#idle]) {
+        if (now - c.idleSince >= t) {
+          this.stats.upstreamCxIdleTimeout.inc();
+          this.removeIdle(c);
+          c.destroy();
+        }
+      }
+      if (this.#idle.length) this.#armIdleTimer();
+    }, Math.max(5, Math.ceil(t / 4)));
   }
 
   /** @internal takes a connection out of the idle list (it closed or half-closed). */
@@ -304,10 +523,37 @@ export class Http1ConnPool {
   /** @internal */
   onConnectionClosed(conn: Http1UpstreamConnection): void {
     this.#all.delete(conn);
+    // A slot freed: give the oldest pending request a new connection.
+    if (this.#pending.length > 0 && !this.#draining) {
+      const p = this.#shiftPending()!;
+      p.bind(this.#newConnection());
+    }
+    if (this.#all.size === 0 && this.#idleTimer !== undefined) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+  }
+
+  /** Closes idle connections now and busy ones when their exchange ends (host removed or
+   *  cluster settings changed); pending requests still get served. */
+  drain(): void {
+    this.#draining = true;
+    for (const c of [...this.#idle]) {
+      this.removeIdle(c);
+      c.destroy();
+    }
   }
 
   /** Closes every connection (cluster removed, worker shutting down). */
   closeAll(): void {
+    this.#draining = true;
+    for (const p of this.#pending.splice(0)) {
+      this.resources?.dec(ResourceKind.PendingRequests);
+      this.stats.upstreamRqPendingActive.dec();
+      p.handler.onUpstreamReset("local_reset", "connection pool closed");
+    }
     for (const c of [...this.#all]) c.destroy();
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 }

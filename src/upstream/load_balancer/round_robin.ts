@@ -4,9 +4,10 @@
  * host with most credit, which then pays the total), so picks interleave instead of bursting.
  */
 import type { Host } from "../host.ts";
+import type { HostPicker } from "./load_balancer.ts";
 
 /** Picks hosts in (weighted) round-robin order. Pure state over a fixed host list. */
-export class RoundRobinLoadBalancer {
+export class RoundRobinPicker implements HostPicker {
   readonly #hosts: readonly Host[];
   readonly #weighted: boolean;
   readonly #credit: Float64Array;
@@ -21,6 +22,10 @@ export class RoundRobinLoadBalancer {
     this.#total = hosts.reduce((s, h) => s + h.weight, 0);
     // Envoy starts each worker at a random offset so workers do not hit hosts in lock step.
     this.#next = hosts.length ? seed % hosts.length : 0;
+  }
+
+  pick(): Host | null {
+    return this.chooseHost();
   }
 
   /** The next host, or null when there are none. */
@@ -43,3 +48,6 @@ export class RoundRobinLoadBalancer {
     return hosts[best]!;
   }
 }
+
+/** @deprecated name kept for existing callers: the picker over one host list. */
+export const RoundRobinLoadBalancer = RoundRobinPicker;
