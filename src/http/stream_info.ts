@@ -25,6 +25,12 @@ export class StreamInfo {
   upstreamCluster = "";
   /** "ip:port" of the upstream host chosen, "" if none. */
   upstreamHost = "";
+  /** "ip:port" of the local end of the upstream connection (the router sets it), "" if none. */
+  upstreamLocalAddress = "";
+  /** Why the upstream connection failed at the transport layer (the router sets it), "" if none. */
+  upstreamTransportFailureReason = "";
+  /** The downstream connection's id (%CONNECTION_ID%), set by the HCM. */
+  connectionId = 0;
   requestId = "";
   /** "HTTP/1.1" or "HTTP/1.0", for %PROTOCOL%. */
   protocol = "";

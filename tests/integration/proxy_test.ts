@@ -100,7 +100,9 @@ test("pipelined requests are answered in order", async () => {
 
 test("HTTP/1.0: closes without keep-alive, keeps the connection with it", async () => {
   await using up = await startUpstream();
-  await using proxy = await startProxy(simpleConfig({ upstreamPorts: [up.port] }));
+  // Envoy refuses HTTP/1.0 unless http_protocol_options.accept_http_10 (see hcm_headers_test.ts).
+  const http10 = { http_protocol_options: { accept_http_10: true, default_host_for_http_10: "old.test" } };
+  await using proxy = await startProxy(simpleConfig({ upstreamPorts: [up.port], hcm: http10 }));
   await using a = await rawConnect(proxy.port());
   a.write("GET /old HTTP/1.0\r\n\r\n");
   await a.waitClosed();
