@@ -89,6 +89,13 @@ export interface HttpFilterFactoryContext {
   readonly stats: StatsStore;
   /** The HCM's stat prefix with "http." in front and a trailing dot ("http.ingress."). */
   readonly statPrefix: string;
+  // [router] optional until the HCM wires them
+  /** The filter's name in http_filters (the key of its typed_per_filter_config entries);
+   *  filters fall back to their extension name when absent. */
+  readonly filterName?: string;
+  /** True while the server fails health checks (admin /healthcheck/fail); default false. */
+  readonly healthCheckFailed?: () => boolean;
+  // [/router]
 }
 
 /** Runtime half of an HTTP filter extension: validated config model → per-stream constructor. */

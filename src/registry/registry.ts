@@ -43,10 +43,17 @@ export interface ConfigExtension<TModel> {
   /** Validates the typed_config (without `@type`, keys already snake_case) and returns the frozen
    *  model; returns undefined only after reporting at least one issue on `ctx`. */
   parseConfig(json: unknown, ctx: ParseContext): TModel | undefined;
+  // [router] per-route config of an HTTP filter (typed_per_filter_config)
+  /** `@type` URLs of the filter's per-route config messages (may repeat a `typeUrls` entry). */
+  readonly perRouteTypeUrls?: readonly string[];
+  /** Validates a per-route config (without `@type`) into its frozen model, like parseConfig. */
+  parsePerRouteConfig?(json: unknown, ctx: ParseContext, typeUrl: string): unknown | undefined;
+  // [/router]
 }
 
 const byName = new Map<string, ConfigExtension<unknown>>();
 const byTypeUrl = new Map<string, ConfigExtension<unknown>>();
+const byPerRouteTypeUrl = new Map<string, ConfigExtension<unknown>>(); // [router]
 
 /** Control side: registers an extension; throws when its name or a type URL is already taken. */
 export function registerConfigExtension<TModel>(ext: ConfigExtension<TModel>): void {
@@ -57,6 +64,12 @@ export function registerConfigExtension<TModel>(ext: ConfigExtension<TModel>): v
   }
   byName.set(ext.name, ext);
   for (const url of ext.typeUrls) byTypeUrl.set(url, ext);
+  for (const url of ext.perRouteTypeUrls ?? []) byPerRouteTypeUrl.set(url, ext as ConfigExtension<unknown>); // [router]
+}
+
+/** Control side: the HTTP filter whose per-route config has `@type` `url` (typed_per_filter_config). */
+export function findByPerRouteTypeUrl(url: string): ConfigExtension<unknown> | undefined {
+  return byPerRouteTypeUrl.get(url);
 }
 
 /** Control side: the extension registered for a typed_config `@type` URL. */

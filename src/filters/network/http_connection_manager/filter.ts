@@ -6,6 +6,7 @@ import { HcmConfig } from "../../../http/conn_manager/hcm_config.ts";
 import { HttpConnectionManager } from "../../../http/conn_manager/conn_manager.ts";
 import { registerNetworkFilterRuntime } from "../../../network/filter.ts";
 import "../../http/router/filter.ts";
+import "../../http/all.ts";
 
 /** The HCM's @type URL. */
 export const HCM_TYPE_URL =
