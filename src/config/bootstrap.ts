@@ -11,14 +11,17 @@ import { isIpLiteral } from "./ip.ts";
 import type {
   AdminModel,
   BootstrapModel,
+  CidrRangeModel,
   ClusterModel,
+  FilterChainMatchModel,
   FilterChainModel,
   ListenerModel,
   NetworkFilterModel,
   NodeModel,
   SocketAddressModel,
 } from "./model.ts";
-import { any, isMapping, list, message, parseWith, str, uint32 } from "./schema.ts";
+import { any, enumOf, isMapping, list, message, parseWith, str, uint32 } from "./schema.ts";
+import { DuplicateFilterChainMatch, FilterChainMatcher, normalizeCidr } from "../listener/filter_chain_match.ts";
 
 const nodeSchema = message(
   { id: v.optional(str(), ""), cluster: v.optional(str(), "") },
@@ -96,6 +99,7 @@ const listenerSchema = message(
     name: v.optional(str()),
     address: addressSchema,
     filter_chains: v.optional(list, []),
+    default_filter_chain: v.optional(any),
     per_connection_buffer_limit_bytes: v.optional(uint32({ wrapper: true }), DEFAULT_BUFFER_LIMIT_BYTES),
   },
   {
@@ -104,7 +108,6 @@ const listenerSchema = message(
       "stat_prefix",
       "filter_chain_matcher",
       "use_original_dst",
-      "default_filter_chain",
       "metadata",
       "drain_type",
       "listener_filters",
@@ -133,25 +136,33 @@ const listenerSchema = message(
   },
 );
 
-/** Only the empty match is supported: every field of FilterChainMatch is refused. */
-const filterChainMatchSchema = message({}, {
-  unsupported: [
-    "destination_port",
-    "prefix_ranges",
-    "address_suffix",
-    "suffix_len",
-    "direct_source_prefix_ranges",
-    "source_type",
-    "source_prefix_ranges",
-    "source_ports",
-    "server_names",
-    "transport_protocol",
-    "application_protocols",
-  ],
+/** `config.core.v3.CidrRange`: an IP literal and a prefix length (unset = 0, as in Envoy). */
+const cidrRangeSchema = message({
+  address_prefix: str({ nonEmpty: true }),
+  prefix_len: v.optional(uint32({ max: 128, wrapper: true }), 0),
 });
 
+const portSchema = uint32({ min: 1, max: 65535 });
+
+/** `config.listener.v3.FilterChainMatch`. `address_suffix` / `suffix_len` are not implemented in
+ *  Envoy either. */
+const filterChainMatchSchema = message(
+  {
+    destination_port: v.optional(uint32({ min: 1, max: 65535, wrapper: true })),
+    prefix_ranges: v.optional(v.array(cidrRangeSchema), []),
+    direct_source_prefix_ranges: v.optional(v.array(cidrRangeSchema), []),
+    source_type: v.optional(enumOf(["ANY", "SAME_IP_OR_LOOPBACK", "EXTERNAL"] as const), "ANY"),
+    source_prefix_ranges: v.optional(v.array(cidrRangeSchema), []),
+    source_ports: v.optional(v.array(portSchema), []),
+    server_names: v.optional(v.array(str({ nonEmpty: true })), []),
+    transport_protocol: v.optional(str(), ""),
+    application_protocols: v.optional(v.array(str({ nonEmpty: true })), []),
+  },
+  { unsupported: ["address_suffix", "suffix_len"] },
+);
+
 const filterChainSchema = message(
-  { name: v.optional(str(), ""), filters: v.optional(list, []), filter_chain_match: v.optional(filterChainMatchSchema) },
+  { name: v.optional(str(), ""), filters: v.optional(list, []), filter_chain_match: v.optional(any) },
   { unsupported: ["use_proxy_proto", "metadata", "transport_socket", "transport_socket_connect_timeout", "on_demand_configuration"] },
 );
 
@@ -202,34 +213,98 @@ function parseNetworkFilters(raw: unknown[], ctx: ParseContext): NetworkFilterMo
   return ok ? out : undefined;
 }
 
+/** Control side: the CIDR ranges of one FilterChainMatch field, masked; issues at `field[i]`. */
+function cidrRanges(raw: readonly { address_prefix: string; prefix_len: number }[], ctx: ParseContext, field: string): CidrRangeModel[] | undefined {
+  const out: CidrRangeModel[] = [];
+  let ok = true;
+  raw.forEach((r, i) => {
+    const c = normalizeCidr(r.address_prefix, r.prefix_len);
+    if (typeof c === "string") {
+      ctx.issue(`${field}[${i}]${c.startsWith("malformed") ? ".address_prefix" : ".prefix_len"}`, c);
+      ok = false;
+    } else out.push(c);
+  });
+  return ok ? out : undefined;
+}
+
+/** Control side: a FilterChainMatch; undefined = empty (matches everything); null = invalid. */
+function parseFilterChainMatch(raw: unknown, ctx: ParseContext): FilterChainMatchModel | undefined | null {
+  const m = parseWith(ctx, filterChainMatchSchema, raw);
+  if (!m) return null;
+  const prefixRanges = cidrRanges(m.prefix_ranges, ctx, "prefix_ranges");
+  const directSourcePrefixRanges = cidrRanges(m.direct_source_prefix_ranges, ctx, "direct_source_prefix_ranges");
+  const sourcePrefixRanges = cidrRanges(m.source_prefix_ranges, ctx, "source_prefix_ranges");
+  let ok = prefixRanges !== undefined && directSourcePrefixRanges !== undefined && sourcePrefixRanges !== undefined;
+  m.server_names.forEach((name, i) => {
+    // Envoy: only a leading "*." wildcard (partial wildcards are refused).
+    if (name.includes("*") && !(name.startsWith("*.") && !name.slice(1).includes("*"))) {
+      ctx.issue(`server_names[${i}]`, `partial wildcards are not supported in "server_names": ${JSON.stringify(name)}`);
+      ok = false;
+    }
+  });
+  if (!ok) return null;
+  const model: FilterChainMatchModel = {
+    destinationPort: m.destination_port ?? 0,
+    prefixRanges: prefixRanges!,
+    serverNames: m.server_names.map((n) => n.toLowerCase()),
+    transportProtocol: m.transport_protocol,
+    applicationProtocols: m.application_protocols,
+    directSourcePrefixRanges: directSourcePrefixRanges!,
+    sourceType: m.source_type,
+    sourcePrefixRanges: sourcePrefixRanges!,
+    sourcePorts: m.source_ports,
+  };
+  const empty = model.destinationPort === 0 && model.prefixRanges.length === 0 && model.serverNames.length === 0 &&
+    model.transportProtocol === "" && model.applicationProtocols.length === 0 && model.directSourcePrefixRanges.length === 0 &&
+    model.sourceType === "ANY" && model.sourcePrefixRanges.length === 0 && model.sourcePorts.length === 0;
+  return empty ? undefined : model;
+}
+
 function parseFilterChain(raw: unknown, ctx: ParseContext): FilterChainModel | undefined {
   const fc = parseWith(ctx, filterChainSchema, raw);
   const rawFilters = isMapping(raw) && Array.isArray(raw.filters) ? raw.filters : [];
   const filters = parseNetworkFilters(rawFilters, ctx.child("filters"));
-  if (!fc || !filters) return undefined;
-  return { name: fc.name, filters };
+  const match = isMapping(raw) && raw.filter_chain_match !== undefined
+    ? parseFilterChainMatch(raw.filter_chain_match, ctx.child("filter_chain_match"))
+    : undefined;
+  if (!fc || !filters || match === null) return undefined;
+  return { name: fc.name, filters, ...(match ? { match } : {}) };
 }
 
 function parseListener(raw: unknown, index: number, ctx: ParseContext): ListenerModel | undefined {
   const l = parseWith(ctx, listenerSchema, raw);
   const rawChains = isMapping(raw) && Array.isArray(raw.filter_chains) ? raw.filter_chains : [];
   const filterChains: FilterChainModel[] = [];
+  const chainIndex: number[] = [];
   let ok = l !== undefined;
   rawChains.forEach((rawChain, j) => {
-    const c = ctx.child(`filter_chains[${j}]`);
-    const chain = parseFilterChain(rawChain, c);
-    if (chain) filterChains.push(chain);
-    else ok = false;
-    // With filter_chain_match always empty, two chains always have the same matching rules.
-    if (j > 0) {
-      c.issue("", "multiple filter chains with the same matching rules are defined");
-      ok = false;
-    }
+    const chain = parseFilterChain(rawChain, ctx.child(`filter_chains[${j}]`));
+    if (chain) {
+      filterChains.push(chain);
+      chainIndex.push(j);
+    } else ok = false;
   });
+  let defaultFilterChain: FilterChainModel | undefined;
+  if (isMapping(raw) && raw.default_filter_chain !== undefined) {
+    // Envoy ignores the default chain's filter_chain_match; it is still validated.
+    defaultFilterChain = parseFilterChain(raw.default_filter_chain, ctx.child("default_filter_chain"));
+    if (!defaultFilterChain) ok = false;
+  }
   if (!l) return undefined;
-  if (rawChains.length === 0) {
+  if (rawChains.length === 0 && !defaultFilterChain) {
     ctx.issue("filter_chains", "no filter chains specified");
     ok = false;
+  }
+  // Envoy's rule: no two chains may match the same connection with the same specificity.
+  if (ok) {
+    try {
+      new FilterChainMatcher(filterChains.map((c) => ({ match: c.match, value: c })));
+    } catch (e) {
+      if (!(e instanceof DuplicateFilterChainMatch)) throw e;
+      const label = (k: number) => filterChains[k]!.name !== "" ? JSON.stringify(filterChains[k]!.name) : `filter_chains[${chainIndex[k]}]`;
+      ctx.issue(`filter_chains[${chainIndex[e.second]}]`, `multiple filter chains with the same matching rules are defined: ${label(e.second)} has the same matching rules as ${label(e.first)}`);
+      ok = false;
+    }
   }
   if (!checkIpAddress(l.address, ctx, "address")) ok = false;
   if (!ok) return undefined;
@@ -239,6 +314,7 @@ function parseListener(raw: unknown, index: number, ctx: ParseContext): Listener
     address: l.address,
     filterChains,
     perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
+    ...(defaultFilterChain ? { defaultFilterChain } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import "./access_log.ts";
 import "../filters/network/http_connection_manager/config.ts";
+import "../filters/network/tcp_proxy/config.ts";
 import "../filters/http/router/config.ts";
 
 /** Control side: `@type` URLs of the built-in extensions, for diagnostics. */
