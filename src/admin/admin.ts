@@ -261,6 +261,7 @@ export async function startAdminServer(
   fd?: number,
 ): Promise<TcpListener> {
   const listener = await runtime.listen({ host, port, fd }, (sock) => void new AdminConnection(sock, admin, log));
-  log.info(`admin address: ${host}:${listener.port || port}`);
+  // With an adopted fd the caller's port is the truth (Deno reports another for adopted fds).
+  log.info(`admin address: ${host}:${fd !== undefined && port ? port : listener.port || port}`);
   return listener;
 }

@@ -104,6 +104,19 @@ export class Connection implements SocketEvents, WatermarkListener, TimerTarget 
     return this.#closing || this.closed;
   }
 
+  /** Tells the filters the listener is draining (each winds down in its own way). */
+  drain(): void {
+    if (this.closed) return;
+    beginIo();
+    try {
+      for (const f of this.filters) f.onDrain?.();
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      endIo();
+    }
+  }
+
   onTimer(_kind: number): void {
     if (!this.closed) this.socket.destroy();
   }

@@ -19,6 +19,8 @@ export interface NetworkFilter {
   onData(data: Uint8Array, endStream: boolean): NetworkFilterStatus;
   /** The connection closed (`local` when we closed it). */
   onClose?(local: boolean): void;
+  /** The listener drains (hot restart, shutdown, /drain_listeners): wind the connection down. */
+  onDrain?(): void;
   /** The connection's write buffer crossed its watermarks. */
   onAboveWriteBufferHighWatermark?(): void;
   onBelowWriteBufferLowWatermark?(): void;
@@ -34,6 +36,8 @@ export interface NetworkFilterFactoryContext {
   readonly stats: StatsStore;
   /** Set while the listener drains: HTTP answers with `Connection: close`. */
   readonly drain: DrainState;
+  /** True after POST /healthcheck/fail (the health_check filter fails its checks). */
+  readonly healthCheckFailed?: () => boolean;
 }
 
 /** Whether new work on a listener should wind down (hot restart, listener removal). */

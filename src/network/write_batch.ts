@@ -8,6 +8,7 @@
  * owner is told to stop producing; when the socket drains it is told to resume.
  */
 import type { TcpSocket } from "../runtime/types.ts";
+import { beginLoopTime, endLoopTime } from "../core/clock.ts";
 
 /** Receives watermark transitions for one socket's outbound buffer. */
 export interface WatermarkListener {
@@ -22,13 +23,14 @@ const COALESCE_LIMIT = 64 * 1024;
 
 /** Marks the start of handling one inbound event (nestable). */
 export function beginIo(): void {
-  depth++;
+  if (depth++ === 0) beginLoopTime();
 }
 
 /** Marks the end of an inbound event; the outermost one flushes every touched writer. */
 export function endIo(): void {
   if (--depth > 0) return;
   depth = 0;
+  endLoopTime();
   // A flush can trigger callbacks that write again (and re-dirty writers): loop until clean.
   for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
   dirty.length = 0;

@@ -77,7 +77,7 @@ export class Server implements AsyncDisposable {
     // Control side: DNS, health checks and outlier detection run here, on the main thread.
     this.clusterManager = new ClusterManager(this.localStats, { runtime });
     this.#sink = new BatchedAccessLogSink(runtime);
-    this.#snapshot = { version: 0, listeners: bootstrap.listeners, clusters: [] };
+    this.#snapshot = { version: 0, listeners: bootstrap.listeners, clusters: [], healthCheckFailed: false };
     if (options.concurrency === 0) {
       this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: false, sink: this.clusterManager });
     }
@@ -109,7 +109,7 @@ export class Server implements AsyncDisposable {
   /** The bound admin port. */
   get adminPort(): number {
     if (!this.admin) throw new Error("no admin configured");
-    return this.admin.port || this.options.inheritedPorts?.["@admin"] || this.#bootstrap.admin!.address.port;
+    return this.options.inheritedPorts?.["@admin"] || this.admin.port || this.#bootstrap.admin!.address.port;
   }
 
   /** The config version the data plane runs. */
@@ -131,7 +131,7 @@ export class Server implements AsyncDisposable {
     this.#applyClusters(b.clusters);
     // Envoy initialises clusters (first DNS answer, first health-check round) before LIVE.
     await this.clusterManager.initialized(15_000);
-    this.#snapshot = { version: 1, listeners: b.listeners, clusters: this.clusterManager.snapshot() };
+    this.#snapshot = { version: 1, listeners: b.listeners, clusters: this.clusterManager.snapshot(), healthCheckFailed: false };
     // Host health and DNS changes become new snapshot versions (coalesced per task).
     this.clusterManager.onUpdate(() => {
       if (this.#state === "PRE_INITIALIZING" || this.#closed) return;
@@ -193,6 +193,7 @@ export class Server implements AsyncDisposable {
     this.#configLoadedAt = new Date().toISOString();
     this.#applyClusters(bootstrap.clusters);
     await this.#publish({
+      ...this.#snapshot,
       version: this.#snapshot.version + 1,
       listeners: bootstrap.listeners,
       clusters: this.clusterManager.snapshot(),
@@ -325,8 +326,10 @@ export class Server implements AsyncDisposable {
         const raw = this.#raw as Record<string, unknown>;
         const loadedAt = this.#configLoadedAt;
         const sr = (raw?.static_resources ?? raw?.staticResources ?? {}) as Record<string, unknown[]>;
-        const listeners = (sr.listeners ?? []).map((l) => ({ listener: l, last_updated: loadedAt }));
-        const clusters = (sr.clusters ?? []).map((c) => ({ cluster: c, last_updated: loadedAt }));
+        // Static resources carry the config version they were loaded with (reloads bump it).
+        const version_info = String(this.#snapshot.version);
+        const listeners = (sr.listeners ?? []).map((l) => ({ listener: l, version_info, last_updated: loadedAt }));
+        const clusters = (sr.clusters ?? []).map((c) => ({ cluster: c, version_info, last_updated: loadedAt }));
         const configs: Record<string, unknown>[] = [
           { "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", bootstrap: raw, last_updated: loadedAt },
           { "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", static_clusters: clusters },
@@ -353,6 +356,8 @@ export class Server implements AsyncDisposable {
       }),
       setHealthCheckFailed: (f) => {
         this.#healthCheckFailed = f;
+        // Every data-plane thread's health_check filter reads it from the snapshot.
+        void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, healthCheckFailed: f });
       },
       quit: () => {
         void this.close().then(() => this.options.onQuit?.());

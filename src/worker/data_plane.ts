@@ -14,6 +14,7 @@ import type { UpstreamEventSink } from "../upstream/outlier_detection.ts";
 import { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
 import type { Snapshot } from "./protocol.ts";
 import "../filters/network/http_connection_manager/filter.ts";
+import "../filters/network/tcp_proxy/filter.ts";
 
 const log = new Logger("main");
 
@@ -40,7 +41,12 @@ export class DataPlane {
   }
 
   #listenerConfig(m: ListenerModel): ListenerConfig {
-    return new ListenerConfig(m, { clusterManager: this.tlcm, wheel: this.wheel, stats: this.stats });
+    return new ListenerConfig(m, {
+      clusterManager: this.tlcm,
+      wheel: this.wheel,
+      stats: this.stats,
+      healthCheckFailed: this.#healthCheckFailed,
+    });
   }
 
   /**
@@ -50,6 +56,7 @@ export class DataPlane {
    */
   async apply(snapshot: Snapshot, ports: Record<string, number> = {}, fds: Record<string, number> = {}): Promise<void> {
     this.#knownPorts = { ...this.#knownPorts, ...ports };
+    this.#hcFailed = snapshot.healthCheckFailed;
     // Unchanged clusters keep their pools and in-flight requests (ThreadLocalClusterManager
     // compares config versions); changed ones are rebuilt and their old pools drain.
     this.tlcm.update(snapshot.clusters);
@@ -77,10 +84,10 @@ export class DataPlane {
         fds[m.name],
         this.options.reusePort,
       );
-      if (m.address.port === 0 && (bound.socket.port || ports[m.name])) {
+      if (m.address.port === 0 && (ports[m.name] || bound.socket.port)) {
         // Stats are named after the bound address (listener.127.0.0.1_PORT.…), as in Envoy.
         // No connection has been accepted yet: this continuation runs before any I/O event.
-        const real = { ...m, address: { ...m.address, port: bound.socket.port || ports[m.name]! } };
+        const real = { ...m, address: { ...m.address, port: ports[m.name] || bound.socket.port } };
         active.update(this.#listenerConfig(real));
       }
       this.listeners.set(m.name, { ...bound, model: m });
@@ -102,10 +109,13 @@ export class DataPlane {
   /** Bound ports by listener name. */
   ports(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, l] of this.listeners) out[name] = l.socket.port || this.#knownPorts[name] || l.model.address.port;
+    // A known (inherited) port wins: Deno's node:net reports a wrong port for an adopted fd.
+    for (const [name, l] of this.listeners) out[name] = this.#knownPorts[name] || l.socket.port || l.model.address.port;
     return out;
   }
   #knownPorts: Record<string, number> = {};
+  #hcFailed = false;
+  readonly #healthCheckFailed = () => this.#hcFailed;
 
   /** Marks every listener draining (HTTP/1 answers with `connection: close`); with
    *  `stopAccepting`, also closes the listening sockets (hot restart: the next generation

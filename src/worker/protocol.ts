@@ -17,6 +17,8 @@ export interface Snapshot {
   readonly listeners: readonly ListenerModel[];
   /** Clusters as the control side's ClusterManager publishes them (hosts with health). */
   readonly clusters: readonly ClusterSnapshot[];
+  /** POST /healthcheck/fail state (the health_check filter answers 503 while set). */
+  readonly healthCheckFailed: boolean;
 }
 
 /** Main → worker. */

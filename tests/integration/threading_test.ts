@@ -97,6 +97,11 @@ test("workers: a config reload reaches every worker; a request in flight finishe
     assert.match(await bad.text(), /clusters\[0\]: unknown field "bogus_field"/);
     assert.equal(await (await fetch(url("/still"), { headers: { connection: "close" } })).text(), "new route");
     assert.equal(server.configVersion, 2);
+    const dump = await (await fetch(`${admin}/config_dump?resource=static_clusters`)).json() as {
+      configs: { version_info: string; last_updated: string; cluster: { name: string } }[];
+    };
+    assert.deepEqual(dump.configs.map((c) => [c.cluster.name, c.version_info]), [["backend", "2"], ["second", "2"]]);
+    assert.ok(!Number.isNaN(Date.parse(dump.configs[0]!.last_updated)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -150,4 +155,32 @@ test("admin: /stats/prometheus parses with a Prometheus parser; filters, usedonl
   const lvl = await fetch(`${admin}/logging?level=debug`, { method: "POST" });
   assert.match(await lvl.text(), /all: debug/);
   await (await fetch(`${admin}/logging?level=error`, { method: "POST" })).text();
+}, { timeoutMs: 20000 });
+
+test("workers: POST /healthcheck/fail reaches the workers' health_check filter, /healthcheck/ok restores it", async () => {
+  await using up = await startUpstream();
+  const cfg = simpleConfig({ upstreamPorts: [up.port] }) as {
+    static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[] };
+  };
+  cfg.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.http_filters.unshift({
+    name: "envoy.filters.http.health_check",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+      pass_through_mode: false,
+      headers: [{ name: ":path", string_match: { exact: "/healthz" } }],
+    },
+  });
+  await using proxy = await startProxy(cfg, { concurrency: 1 });
+  const admin = `http://127.0.0.1:${proxy.adminPort}`;
+  const health = async () => {
+    const r = await fetch(proxy.url("/healthz"), { headers: { connection: "close" } });
+    await r.arrayBuffer();
+    return r.status;
+  };
+  assert.equal(await health(), 200);
+  await (await fetch(`${admin}/healthcheck/fail`, { method: "POST" })).text();
+  await waitFor(async () => (await health()) === 503, "the worker to fail health checks");
+  await (await fetch(`${admin}/healthcheck/ok`, { method: "POST" })).text();
+  await waitFor(async () => (await health()) === 200, "the worker to pass health checks again");
+  assert.equal(up.requests.length, 0, "health checks are answered by the proxy, not forwarded");
 }, { timeoutMs: 20000 });
