@@ -116,8 +116,10 @@ let stopping = false;
 const stop = (sig: string) => {
   if (stopping) return;
   stopping = true;
-  log.info(`caught ${sig}, shutting down`);
-  void (server?.close() ?? Promise.resolve()).then(() => runtime.exit(0));
+  // Drain and exit: stop accepting, let requests in flight finish (connections close after
+  // their current request), for at most --drain-time-s.
+  log.info(`caught ${sig}, draining for up to ${opts.drainTimeS}s, then exiting`);
+  void (server ? drain(server, opts.drainTimeS) : Promise.resolve()).then(() => runtime.exit(0));
 };
 // Signals first: a SIGTERM that arrives while the server starts must still stop it cleanly.
 runtime.onSignal("SIGINT", () => stop("SIGINT"));
@@ -128,8 +130,12 @@ runtime.onSignal("SIGHUP", () => {
   if (!isGeneration) log.info("SIGHUP ignored: hot restart is disabled (--disable-hot-restart)");
 });
 runtime.onSignal("SIGUSR1", () => log.info("SIGUSR1: access logs are reopened on their next write"));
-// A supervisor that dies takes its generations with it: no orphans.
-channel?.onDisconnect(() => stop("supervisor exit"));
+// A supervisor that dies takes its generations with it: no orphans, even mid-drain.
+channel?.onDisconnect(() => {
+  log.warn("the supervisor went away; exiting");
+  setTimeout(() => runtime.exit(0), 2000);
+  void (server?.close() ?? Promise.resolve()).then(() => runtime.exit(0));
+});
 // Listen from the start: counters carried over before the server is up are held until it is.
 const carried: Record<string, number>[] = [];
 let drainRequested: number | undefined;
@@ -174,12 +180,19 @@ if (channel && server) {
 /** Hot restart, old side: stop accepting, let connections finish (at most drainTimeS), hand
  *  the counters to the supervisor, exit. */
 async function drainAndExit(s: Server, drainTimeS: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
   log.info(`draining for up to ${drainTimeS}s (a newer generation is serving)`);
-  await s.stopAcceptingAndDrain();
-  const deadline = Date.now() + drainTimeS * 1000;
-  while (Date.now() < deadline && s.activeConnections() > 0) await new Promise((r) => setTimeout(r, 100));
-  await s.close();
+  await drain(s, drainTimeS);
   channel!.send({ type: "final_stats", epoch: opts.restartEpoch, counters: s.counterValues() } satisfies FromGeneration);
   // Let the IPC message flush before exiting.
   setTimeout(() => runtime.exit(0), 100);
+}
+
+/** Stops accepting, waits until no downstream connection is left (at most drainTimeS), closes. */
+async function drain(s: Server, drainTimeS: number): Promise<void> {
+  await s.stopAcceptingAndDrain();
+  const deadline = Date.now() + drainTimeS * 1000;
+  while (Date.now() < deadline && s.activeConnections() > 0) await new Promise((r) => setTimeout(r, 50));
+  await s.close();
 }

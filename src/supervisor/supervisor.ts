@@ -206,24 +206,31 @@ export async function runSupervisor(runtime: Runtime, host: HostProcess, opts: S
     }
   }
 
+  // Signals before anything starts: an early SIGHUP must not kill the supervisor (its default
+  // action), and SIGTERM during start-up must still stop generation 0.
+  let live = false;
+  runtime.onSignal("SIGHUP", () => {
+    if (live) void hotRestart();
+    else log.warn("SIGHUP ignored: generation 0 is still starting");
+  });
+  const stop = (sig: "SIGTERM" | "SIGINT") => {
+    stopping = true;
+    log.info(`caught ${sig}, stopping every generation (each drains first)`);
+    for (const g of gens) if (!g.exited) g.child.kill("SIGTERM");
+    if (gens.every((g) => g.exited)) finish(0);
+  };
+  runtime.onSignal("SIGTERM", () => stop("SIGTERM"));
+  runtime.onSignal("SIGINT", () => stop("SIGINT"));
+
   // Generation 0.
-  let b0: BootstrapModel;
   try {
-    b0 = await loadConfig();
-    await startAndWait(bindAll(b0));
+    await startAndWait(bindAll(await loadConfig()));
   } catch (e) {
     log.error(e instanceof Error ? e.message : String(e));
     for (const g of gens) g.child.kill("SIGKILL");
     for (const s of sockets.values()) host.close(s.fd);
-    return 1;
+    return stopping ? 0 : 1;
   }
-  runtime.onSignal("SIGHUP", () => void hotRestart());
-  const stop = (sig: "SIGTERM" | "SIGINT") => {
-    stopping = true;
-    log.info(`caught ${sig}, stopping every generation`);
-    for (const g of gens) if (!g.exited) g.child.kill("SIGTERM");
-  };
-  runtime.onSignal("SIGTERM", () => stop("SIGTERM"));
-  runtime.onSignal("SIGINT", () => stop("SIGINT"));
+  live = true;
   return done;
 }

@@ -42,7 +42,7 @@ static_resources:
   clusters:
   - name: a
     type: STATIC
-    lb_policy: MAGLEV
+    lb_policy: CLUSTER_PROVIDED
     connect_timeout: 1s
   - name: b
     type: STATIC
@@ -50,7 +50,7 @@ static_resources:
 `);
   const r = runBinary(["--mode", "validate", "-c", f.path]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /static_resources\.clusters\[0\]\.lb_policy: MAGLEV is not supported yet/);
+  assert.match(r.stderr, /static_resources\.clusters\[0\]\.lb_policy: CLUSTER_PROVIDED is not supported yet/);
   assert.match(r.stderr, /static_resources\.clusters\[1\]: unknown field "bogus_field"/);
 });
 
@@ -97,3 +97,31 @@ test("binary: the quickstart answers through the proxy (what make run starts)", 
   bin.signal("SIGTERM");
   assert.equal(await bin.exited(), 0);
 }, { timeoutMs: 20000 });
+
+for (const mode of ["supervisor", "standalone"] as const) {
+  test(`binary (${mode}): SIGTERM drains — a request in flight completes, then the process exits 0`, async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await using up = await startUpstream((req, res) => {
+      if (req.url === "/slow") void held.then(() => res.end("finished"));
+      else res.end("ok");
+    });
+    using f = tempFile("drain.json", JSON.stringify(simpleConfig({ upstreamPorts: [up.port] })));
+    const extra = mode === "standalone" ? ["--disable-hot-restart"] : [];
+    await using bin = startBinary(["-c", f.path, "--concurrency", "1", "--drain-time-s", "10", ...extra]);
+    const admin = await bin.adminPort();
+    const listeners = await (await fetch(`http://127.0.0.1:${admin}/listeners?format=json`)).json() as {
+      listener_statuses: { local_address: { socket_address: { port_value: number } } }[];
+    };
+    const port = listeners.listener_statuses[0]!.local_address.socket_address.port_value;
+    const slow = fetch(`http://127.0.0.1:${port}/slow`);
+    await waitFor(() => up.requests.length === 1, "the slow request to reach the upstream");
+    bin.signal("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    const res = await slow;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "finished");
+    assert.equal(await bin.exited(10000), 0);
+  }, { timeoutMs: 30000 });
+}
