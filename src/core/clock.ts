@@ -11,9 +11,23 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** The real clock, backed by `performance.now()` and the global timers. */
+let loopTime = -1;
+
+/** Called at the start of handling one I/O event: `realClock.now()` returns this instant until
+ *  `endLoopTime()` (like libuv's cached loop time), so a request reads the clock once per event
+ *  instead of several times. */
+export function beginLoopTime(): void {
+  loopTime = performance.now();
+}
+
+/** Called when the I/O event is handled: the clock reads live again. */
+export function endLoopTime(): void {
+  loopTime = -1;
+}
+
+/** The real clock, backed by `performance.now()` (cached per I/O event) and the global timers. */
 export const realClock: Clock = {
-  now: () => performance.now(),
+  now: () => (loopTime >= 0 ? loopTime : performance.now()),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
