@@ -616,6 +616,7 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     if (this.#perTryTimer !== null) this.shared.wheel.disarm(this.#perTryTimer);
     const stats = this.#stats!;
     stats.upstreamRqCompleted.inc();
+    stats.upstreamRqTime.record(this.shared.wheel.clock.now() - this.#upstreamStart);
     this.#finishUpstreamRq();
     const conn = this.#conn;
     this.#conn = null;

@@ -3,7 +3,7 @@
  * data path never builds a stat name.
  * https://www.envoyproxy.io/docs/envoy/latest/configuration/upstream/cluster_manager/cluster_stats
  */
-import type { Counter, Gauge, StatsStore } from "../core/stats.ts";
+import type { Counter, Gauge, Histogram, StatsStore } from "../core/stats.ts";
 
 /** Handles for one cluster's stats (both sides read/write them). */
 export class ClusterStats {
@@ -23,6 +23,8 @@ export class ClusterStats {
   readonly upstreamRqTotal: Counter;
   readonly upstreamRqActive: Gauge;
   readonly upstreamRqCompleted: Counter;
+  /** upstream_rq_time (ms), from the upstream request's start to its response's end. */
+  readonly upstreamRqTime: Histogram;
   readonly upstreamRqTimeout: Counter;
   readonly upstreamRqRxReset: Counter;
   readonly upstreamRqTxReset: Counter;
@@ -60,6 +62,7 @@ export class ClusterStats {
     this.upstreamRqTotal = c("upstream_rq_total");
     this.upstreamRqActive = g("upstream_rq_active");
     this.upstreamRqCompleted = c("upstream_rq_completed");
+    this.upstreamRqTime = store.histogram(p + "upstream_rq_time");
     this.upstreamRqTimeout = c("upstream_rq_timeout");
     this.upstreamRqRxReset = c("upstream_rq_rx_reset");
     this.upstreamRqTxReset = c("upstream_rq_tx_reset");

@@ -142,6 +142,18 @@ test("admin: /stats/prometheus parses with a Prometheus parser; filters, usedonl
   assert.equal(twoxx?.value, "1");
   const cx = families.find((f) => f.name === "envoy_cluster_upstream_cx_total")!;
   assert.equal(cx.metrics.find((m) => m.labels?.envoy_cluster_name === "backend")?.value, "1");
+  // Histograms recorded on the worker, merged on the main thread.
+  const rqTime = families.find((f) => f.name === "envoy_http_downstream_rq_time");
+  assert.equal(rqTime?.type, "HISTOGRAM");
+  const upTime = families.find((f) => f.name === "envoy_cluster_upstream_rq_time");
+  assert.equal(upTime?.type, "HISTOGRAM");
+  const text = await (await fetch(`${admin}/stats?filter=downstream_rq_time`)).text();
+  assert.match(text, /^http\.ingress\.downstream_rq_time: P0\(nan,[\d.]+\) P25/m);
+  const jsonStats = await (await fetch(`${admin}/stats?format=json&filter=upstream_rq_time`)).json() as {
+    stats: { histograms?: { computed_quantiles: { name: string; values: { cumulative: number | null }[] }[] } }[];
+  };
+  const hist = jsonStats.stats.find((x) => x.histograms)?.histograms?.computed_quantiles.find((q) => q.name === "cluster.backend.upstream_rq_time");
+  assert.ok(hist && hist.values.every((v) => v.cumulative !== null), "quantiles computed from one sample");
   const filtered = await (await fetch(`${admin}/stats?filter=^cluster\\.backend\\.upstream_rq_total$`)).text();
   assert.equal(filtered, "cluster.backend.upstream_rq_total: 1\n");
   const json = await (await fetch(`${admin}/stats?format=json&usedonly`)).json() as { stats: { name: string; value: number }[] };

@@ -1275,6 +1275,7 @@ export class ActiveStream implements StreamCallbacks {
     this.#done = true;
     if (this.#readDisabled) this.readDisable(false);
     this.info.endMono = this.hcm.conn.wheel.clock.now();
+    if (this.responseStarted) this.hcm.config.stats.downstreamRqTime.record(this.info.endMono - this.info.startMono);
     if (!this.info.responseCodeDetails && this.responseStarted) this.info.responseCodeDetails = "via_upstream";
     for (const f of this.filters) f.onDestroy();
     const loggers = this.hcm.config.accessLoggers;

@@ -2,7 +2,7 @@
  * The HTTP connection manager's per-config-version shared state (built once per worker per
  * snapshot): route table, filter factories, stat handles. Connections only read it.
  */
-import type { Counter, Gauge } from "../../core/stats.ts";
+import type { Counter, Gauge, Histogram } from "../../core/stats.ts";
 import type { HcmModel, LocalReplyModel } from "../../config/model.ts";
 import { RouteTable } from "../../router/route_table.ts";
 import type { NetworkFilterFactoryContext } from "../../network/filter.ts";
@@ -30,6 +30,8 @@ export class HcmStats {
   readonly downstreamRqHttp1Total: Counter;
   readonly downstreamRqActive: Gauge;
   readonly downstreamRqCompleted: Counter;
+  /** downstream_rq_time (ms), from the first request byte to the end of the response. */
+  readonly downstreamRqTime: Histogram;
   readonly downstreamRqRxReset: Counter;
   readonly downstreamRqTxReset: Counter;
   readonly downstreamRqTimeout: Counter;
@@ -68,6 +70,7 @@ export class HcmStats {
     this.downstreamRqHttp1Total = c("downstream_rq_http1_total");
     this.downstreamRqActive = g("downstream_rq_active");
     this.downstreamRqCompleted = c("downstream_rq_completed");
+    this.downstreamRqTime = ctx.stats.histogram(prefix + "downstream_rq_time");
     this.downstreamRqRxReset = c("downstream_rq_rx_reset");
     this.downstreamRqTxReset = c("downstream_rq_tx_reset");
     this.downstreamRqTimeout = c("downstream_rq_timeout");
