@@ -18,6 +18,8 @@
 #   LEGATE_CMD          how to start Legate; run as `$LEGATE_CMD -c .bench/legate.yaml --concurrency $LEGATE_CONCURRENCY`
 #   LEGATE_CONCURRENCY=1   Legate's data-plane worker threads
 #   PROXY_CPUS=0        CPUs the proxies are pinned to (e.g. "0,1" to let a 2-worker Legate use both)
+#   LEGATE_ROUTES=1     routes in Legate's table; the match is the last one (e.g. 40)
+#   LEGATE_ACCESS_LOG=0 1: Legate writes an access log (Envoy's default format) to .bench/
 #   RELOAD_EVERY_MS=0   >0: POST /reload to Legate this often during its measured runs (snapshot
 #                       pushes under load; compare p99 with a run without)
 #                       (default: dist/legate if executable, else `node_modules/.bin/bun src/main.ts`)
@@ -266,6 +268,14 @@ for p in "${PROXY_LIST[@]}"; do
       free_port ADMIN_PORT
       render bench/legate.yaml.tmpl "$RUN_DIR/legate.yaml" \
         "UPSTREAM_PORT=$UPSTREAM_PORT" "PROXY_PORT=${PORT[$p]}" "ADMIN_PORT=$ADMIN_PORT"
+      # Variants: N-1 non-matching routes before the catch-all (the lookup scans them all), and
+      # an access log to a file (the default format), to measure what each costs.
+      awk -v routes="${LEGATE_ROUTES:-1}" -v alog="${LEGATE_ACCESS_LOG:-0}" -v logpath="$RUN_DIR/access.log" '
+        /codec_type: AUTO/ && alog == "1" { print; print "          access_log:"; print "          - name: envoy.access_loggers.file";
+          print "            typed_config:"; print "              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+          print "              path: " logpath; next }
+        /- match: \{ prefix: "\/" \}/ { for (i = 1; i < routes; i++) { print "              - match: { prefix: \"/no-such-prefix-" i "/\" }"; print "                route: { cluster: upstream }" } }
+        { print }' "$RUN_DIR/legate.yaml" >"$RUN_DIR/legate.yaml.tmp" && mv "$RUN_DIR/legate.yaml.tmp" "$RUN_DIR/legate.yaml"
       read -r -a LEGATE_ARGV <<<"$LEGATE_CMD"
       [[ -x ${LEGATE_ARGV[0]} ]] || command -v "${LEGATE_ARGV[0]}" >/dev/null ||
         die "LEGATE_CMD: '${LEGATE_ARGV[0]}' is not executable"
@@ -412,7 +422,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Report: medians over rounds, ratios to HAProxy, as an aligned Markdown table.
 has_proxy "$BASELINE" || say "note: $BASELINE is not in PROXIES, so no ratios are shown"
-REPRO="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"${PROXY_LIST[*]}\" LEGATE_CONCURRENCY=${LEGATE_CONCURRENCY:-1} PROXY_CPUS=$PROXY_CPU"
+REPRO="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"${PROXY_LIST[*]}\" LEGATE_CONCURRENCY=${LEGATE_CONCURRENCY:-1} PROXY_CPUS=$PROXY_CPU LEGATE_ROUTES=${LEGATE_ROUTES:-1} LEGATE_ACCESS_LOG=${LEGATE_ACCESS_LOG:-0}"
 has_proxy legate && REPRO+=" LEGATE_CMD=\"$LEGATE_CMD\""
 REPRO+=" bash scripts/bench.sh"
 WRK_CMD="taskset -c $LOAD_CPU wrk ${WRK_ARGS[*]} http://127.0.0.1:<proxy port>/"
