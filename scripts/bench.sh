@@ -467,6 +467,15 @@ echo "Command:  $REPRO"
 echo "Load:     $WRK_CMD  (wrk and the nginx upstream pinned together to CPU $LOAD_CPU; each proxy pinned to CPU $PROXY_CPU)"
 echo "Results:  $RUN_DIR/results.md (raw wrk output in $RUN_DIR/wrk/)"
 
+# Per-pick cost of each load balancer (issue 4: least request and maglev within 5% of round
+# robin per request). Pinned to the proxy CPU, after the proxies have stopped using it.
+LB_TABLE=""
+if has_proxy legate; then
+  echo
+  LB_TABLE=$(taskset -c "$PROXY_CPU" node_modules/.bin/bun bench/lb_bench.ts 2>&1) || LB_TABLE="(lb_bench failed: $LB_TABLE)"
+  echo "$LB_TABLE"
+fi
+
 {
   echo "# Legate benchmark"
   echo
