@@ -4,6 +4,7 @@
  * compiled once per config version (control side) and applied per request (worker side).
  * https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_conn_man/headers#custom-request-response-headers
  */
+import { isoStart, requestHeader, stripPort } from "../http/conn_manager/formatter.ts";
 import type { HeaderMutationsModel, HeaderValueOptionModel } from "../config/model.ts";
 import type { RequestHeaders, ResponseHeaders } from "../http/filter.ts";
 import type { HeaderMap } from "../http/header_map.ts";
@@ -20,14 +21,6 @@ export interface HeaderFormatInput {
 
 type Part = (x: HeaderFormatInput) => string;
 
-function stripPort(a: string): string {
-  if (a.startsWith("[")) {
-    const e = a.indexOf("]");
-    return e < 0 ? a : a.slice(1, e);
-  }
-  const i = a.lastIndexOf(":");
-  return i < 0 || a.indexOf(":") !== i ? a : a.slice(0, i);
-}
 
 const VARIABLES: Record<string, Part> = {
   DOWNSTREAM_REMOTE_ADDRESS: (x) => x.info.downstreamRemoteAddress,
@@ -40,25 +33,12 @@ const VARIABLES: Record<string, Part> = {
   // request_headers_to_add this is empty (and the header is skipped unless keep_empty_value).
   UPSTREAM_REMOTE_ADDRESS: (x) => x.upstreamHost,
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (x) => (x.upstreamHost ? stripPort(x.upstreamHost) : ""),
-  START_TIME: (x) => new Date(x.info.startTimeMs).toISOString(),
+  START_TIME: (x) => isoStart(x.info.startTimeMs),
   PROTOCOL: (x) => x.info.protocol,
 };
 
-function requestHeader(req: RequestHeaders, name: string): string {
-  switch (name) {
-    case ":method":
-      return req.method;
-    case ":path":
-      return req.path;
-    case ":authority":
-    case "host":
-      return req.authority;
-    case ":scheme":
-      return req.scheme;
-    default:
-      return req.headers.get(name) ?? "";
-  }
-}
+
+const reqHeader = (req: RequestHeaders, name: string): string => requestHeader(req, name) ?? "";
 
 const TOKEN = /%([A-Z_0-9]+)(?:\(([^)]*)\))?%/y;
 
@@ -89,7 +69,7 @@ export function compileHeaderValue(value: string): Part | string {
       if (!arg) return `%${op}(…)% needs a header name`;
       const name = arg.split("?")[0]!.toLowerCase();
       part = op === "REQ"
-        ? (x) => requestHeader(x.req, name)
+        ? (x) => reqHeader(x.req, name)
         : (x) => (x.resp === null ? "" : name === ":status" ? String(x.resp.status) : x.resp.headers.get(name) ?? "");
     } else if (VARIABLES[op] !== undefined && (arg === undefined || arg === "")) {
       part = VARIABLES[op]!;

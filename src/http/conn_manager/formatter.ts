@@ -45,7 +45,8 @@ function dur(ms: number): string {
 // cached per second, so a busy logger formats one date per second, not one per line.
 let isoSecond = -1;
 let isoPrefix = "";
-function isoStart(ms: number): string {
+/** %START_TIME% in Envoy's default form, cached per second (both sides). */
+export function isoStart(ms: number): string {
   const sec = Math.floor(ms / 1000);
   if (sec !== isoSecond) {
     isoSecond = sec;
@@ -55,7 +56,8 @@ function isoStart(ms: number): string {
   return isoPrefix + "." + String(Math.floor(frac)).padStart(3, "0") + "Z";
 }
 
-function stripPort(a: string): string {
+/** "ip:port" / "[v6]:port" → the address alone. */
+export function stripPort(a: string): string {
   if (a.startsWith("[")) return a.slice(1, a.indexOf("]"));
   const i = a.lastIndexOf(":");
   return i < 0 ? a : a.slice(0, i);
@@ -132,7 +134,8 @@ const PARAMETRIZED = ["REQ", "RESP", "REQ_WITHOUT_QUERY", "START_TIME"];
 export const OPERATOR_NAMES_FOR_DOCS: string = [...PARAMETRIZED.map((p) => `${p}(…)`), ...Object.keys(SIMPLE).filter((k) => !UNAVAILABLE.includes(k)), "DOWNSTREAM_PEER_*/DOWNSTREAM_TLS_* (always -)"].join(", ");
 
 
-function requestHeader(req: RequestHeaders, name: string): string | undefined {
+/** A request header by name, Envoy's pseudo-headers (:method, :path, :authority, :scheme) included. */
+export function requestHeader(req: RequestHeaders, name: string): string | undefined {
   switch (name) {
     case ":method":
       return req.method;
