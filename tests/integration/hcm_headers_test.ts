@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import type * as net from "node:net";
+import { waitForFile } from "../helpers/files.ts";
 import { test, waitFor } from "../harness.ts";
 import { simpleConfig, startProxy } from "../helpers/proxy.ts";
 import { parseResponses, rawConnect } from "../helpers/raw_client.ts";
@@ -354,7 +355,7 @@ test("internal_address_config: only the listed ranges are internal", async () =>
 });
 
 test("strip_trailing_host_dot and scheme_header_transformation", async () => {
-  const { readFileSync, rmSync } = await import("node:fs");
+  const { rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const log = `${tmpdir()}/legate-scheme-${Date.now()}-${Math.random().toString(36).slice(2)}.log`;
   try {
@@ -378,13 +379,7 @@ test("strip_trailing_host_dot and scheme_header_transformation", async () => {
     await c.waitFor((t) => t.endsWith("upstream saw GET /dot"), "the response");
     assert.equal(up.requests[0]!.headers["host"], "example.com:8080");
     assert.equal(up.requests[0]!.headers["x-forwarded-proto"], "http", "x-forwarded-proto follows the connection, not :scheme");
-    const line = await waitFor(() => {
-      try {
-        return readFileSync(log, "utf8");
-      } catch {
-        return "";
-      }
-    }, "the access log line");
+    const line = await waitForFile(log, "the access log line");
     assert.equal(line, "https example.com:8080\n");
   } finally {
     rmSync(log, { force: true });

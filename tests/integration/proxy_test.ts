@@ -3,9 +3,10 @@
  * clients, node:http and raw misbehaving upstreams, an in-process Legate.
  */
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitForFile } from "../helpers/files.ts";
 import { test, waitFor } from "../harness.ts";
 import { simpleConfig, startProxy } from "../helpers/proxy.ts";
 import { parseResponses, rawConnect } from "../helpers/raw_client.ts";
@@ -129,13 +130,7 @@ test("no route: 404 with response flag NR", async () => {
     assert.equal(res.status, 404);
     await res.text();
     assert.equal(proxy.stat("http.ingress.no_route"), 1);
-    const line = await waitFor(() => {
-      try {
-        return readFileSync(log, "utf8");
-      } catch {
-        return "";
-      }
-    }, "the access log line");
+    const line = await waitForFile(log, "the access log line");
     assert.equal(line, "404 NR /other -\n");
   } finally {
     rmSync(log, { force: true });

@@ -4,10 +4,11 @@
  * backpressure and access logs.
  */
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitForFile } from "../helpers/files.ts";
 import { test, waitFor } from "../harness.ts";
 import { startProxy } from "../helpers/proxy.ts";
 import { rawConnect } from "../helpers/raw_client.ts";
@@ -151,13 +152,7 @@ test("tcp_proxy: a failed upstream connect closes the downstream and is counted"
     assert.equal(proxy.stat("cluster.dead.upstream_cx_connect_fail"), 1);
     assert.equal(proxy.stat("cluster.dead.upstream_cx_connect_attempts_exceeded"), 1);
     assert.equal(proxy.stat("tcp.tp.downstream_cx_total"), 1);
-    const line = await waitFor(() => {
-      try {
-        return readFileSync(log, "utf8");
-      } catch {
-        return "";
-      }
-    }, "the access log line");
+    const line = await waitForFile(log, "the access log line");
     assert.equal(line, "dead UF,URX 0 0\n");
   } finally {
     rmSync(log, { force: true });

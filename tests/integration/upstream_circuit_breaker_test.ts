@@ -3,11 +3,12 @@
  * pending queue, max_pending_requests; overflow is 503 UO with x-envoy-overloaded.
  */
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import type * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitForFile } from "../helpers/files.ts";
 import { test, waitFor } from "../harness.ts";
 import { simpleConfig, startProxy } from "../helpers/proxy.ts";
 import { startUpstream } from "../helpers/upstream.ts";
@@ -63,13 +64,7 @@ test("circuit breaker: max_requests overflow is 503 UO with x-envoy-overloaded",
   h.release();
   assert.equal((await third).status, 200);
   // The access log is written in batches: the file may not exist yet on the first polls.
-  await waitFor(() => {
-    try {
-      return readFileSync(log, "utf8").includes("503 UO /two");
-    } catch {
-      return false;
-    }
-  }, "the UO access log line");
+  await waitForFile(log, "the UO access log line", (t) => t.includes("503 UO /two"));
 });
 
 test("circuit breaker: max_connections queues as pending; max_pending_requests overflows", async () => {
