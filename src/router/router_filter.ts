@@ -131,6 +131,11 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
   #responseDone = false;
   #endedAtHeaders = false;
   #retriedStale = false;
+  /** The request is an HTTP/1.1 Upgrade the HCM accepted (upgrade_configs): forwarded with its
+   *  `connection: upgrade` / `upgrade` headers and no body framing. */
+  #upgrade = false;
+  /** The upstream answered the upgrade with 101: bytes now pass raw both ways. */
+  #tunnel = false;
   #upstreamStart = 0;
   #head: Uint8Array | null = null;
   #method = "";
@@ -219,19 +224,24 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     // trusted clients get here with them): timeouts and retry policy overrides, then removed.
     if (hasRouterHeader(headers)) retry = this.#applyRouterHeaders(headers, retry);
     finalizeRequestHeaders(route, req, this.#fmt, this.#weighted);
+    // An upgrade the HCM accepted arrives with `connection: upgrade` + `upgrade` and an open
+    // stream: what follows a 101 is the tunnelled protocol, not an HTTP body (RFC 9110 §7.8).
+    this.#upgrade = !endStream && headers.has("upgrade");
     // Framing towards the upstream (RFC 9112 §6): keep a known length, else chunk the body.
-    this.#chunked = !endStream && !headers.has("content-length");
+    // An upgrade request has no body: neither chunked framing nor content-length is added.
+    this.#chunked = !endStream && !this.#upgrade && !headers.has("content-length");
     if (this.#chunked) headers.set("transfer-encoding", "chunked");
     const expected = this.#perTryMs > 0 && (this.#timeoutMs === 0 || this.#perTryMs < this.#timeoutMs) ? this.#perTryMs : this.#timeoutMs;
     if (expected > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
     this.#method = req.method;
-    if (retry !== null && retry.numRetries > 0 && retry.bits !== 0) {
+    // Upgrades are neither retried nor mirrored: the tunnel's bytes are not a replayable body.
+    if (retry !== null && retry.numRetries > 0 && retry.bits !== 0 && !this.#upgrade) {
       this.#retry = retry;
       this.#body = [];
       this.#retryTimer = new WheelTimer(this, TIMER_RETRY);
     }
     if (this.#perTryMs > 0) this.#perTryTimer = new WheelTimer(this, TIMER_PER_TRY);
-    if (route.mirrors.length > 0) this.#startShadows(route, req, endStream);
+    if (route.mirrors.length > 0 && !this.#upgrade) this.#startShadows(route, req, endStream);
     if (route.idleTimeoutMs > 0) {
       this.#idleTimer = new WheelTimer(this, TIMER_IDLE);
       this.shared.wheel.arm(this.#idleTimer, route.idleTimeoutMs);
@@ -370,7 +380,7 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     const stats = this.#stats!;
     // [cluster-manager] a circuit breaker overflow (max_requests / max_pending_requests) is a
     // 503 with flag UO and `x-envoy-overloaded: true`, as Envoy answers it.
-    const conn = cluster.httpPool(host).acquire(this, this.#method);
+    const conn = cluster.httpPool(host).acquire(this, this.#method, this.#upgrade);
     if (conn === null) {
       this.#sendOverflow();
       return false;
@@ -564,8 +574,9 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     this.#conn?.requestComplete();
     if (this.#conn !== null) this.#armPerTry();
     const t = this.#timeoutMs;
-    // The route timeout spans from the end of the downstream request to the end of the response.
-    if (t > 0 && !this.#responseDone) this.shared.wheel.arm(this.#timer, t);
+    // The route timeout spans from the end of the downstream request to the end of the response;
+    // an established tunnel has no response end to wait for (only the route idle_timeout applies).
+    if (t > 0 && !this.#responseDone && !this.#tunnel) this.shared.wheel.arm(this.#timer, t);
   }
 
   #finishUpstreamRq(): void {
@@ -591,10 +602,23 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     const now = this.shared.wheel.clock.now();
     cb.streamInfo.firstUpstreamRxMono = now;
     const headers = head.headers;
-    for (let i = 0; i < HOP_BY_HOP_RESPONSE.length; i++) headers.remove(HOP_BY_HOP_RESPONSE[i]!);
+    const upgraded = head.status === 101 && this.#upgrade;
+    if (upgraded) {
+      // The upgrade succeeded: the upstream connection is this stream's tunnel for life. The
+      // route timeout (to the end of a response) no longer applies; the HCM writes the 101 with
+      // `connection: upgrade` and keeps the upstream's `upgrade` value.
+      this.#tunnel = true;
+      this.shared.wheel.disarm(this.#timer);
+      const upgradeValue = headers.get("upgrade");
+      for (let i = 0; i < HOP_BY_HOP_RESPONSE.length; i++) headers.remove(HOP_BY_HOP_RESPONSE[i]!);
+      if (upgradeValue !== undefined) headers.set("upgrade", upgradeValue);
+    } else {
+      for (let i = 0; i < HOP_BY_HOP_RESPONSE.length; i++) headers.remove(HOP_BY_HOP_RESPONSE[i]!);
+    }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - this.#upstreamStart)));
     stats.upstreamRqByClass[(head.status / 100) | 0]?.inc();
-    const endStream = head.framing === "none";
+    // A 101 has no body but opens the tunnel: the stream stays open until the upstream's FIN.
+    const endStream = head.framing === "none" && !upgraded;
     this.#endedAtHeaders = endStream;
     cb.encodeHeaders({ status: head.status, headers }, endStream);
   }
@@ -631,7 +655,7 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     const conn = this.#conn;
     this.#conn = null;
     if (!this.#responseStarted && conn !== null && conn.requests > 1 && conn.responseBytes === 0 &&
-      !this.#retriedStale && this.#requestDone && !this.#chunked && !this.cb.request.headers.has("content-length")) {
+      !this.#retriedStale && this.#requestDone && !this.#chunked && !this.#upgrade && !this.cb.request.headers.has("content-length")) {
       // A keep-alive connection the upstream closed while idle (the race RFC 9112 §9.3.1
       // describes). The request had no body and nothing came back: send it once more.
       this.#retriedStale = true;

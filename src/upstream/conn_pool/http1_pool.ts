@@ -55,6 +55,8 @@ export interface PoolCallbacks {
 /** The router's handle on one upstream exchange: a connection, or a request waiting for one. */
 export interface UpstreamRequestHandle {
   write(data: Uint8Array): void;
+  /** The whole request has been written. After a 101 to an upgrade request (a tunnel), the
+   *  downstream half-closed: the upstream is half-closed too (FIN after the queued bytes). */
   requestComplete(): void;
   /** Abandons the exchange; `"timeout"` also reports a local-origin failure for the host. */
   reset(reason?: "timeout"): void;
@@ -88,6 +90,12 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   #inExchange = false;
   /** When the connection went idle (for the idle timeout). */
   idleSince = 0;
+  /** The current exchange is an HTTP/1.1 Upgrade request (a 101 is allowed). */
+  #upgrade = false;
+  /** A 101 answered the upgrade: the connection is a raw tunnel, owned by its exchange for life
+   *  (never returned to the pool). Upstream bytes go to `onResponseBody`, its FIN to
+   *  `onResponseComplete`. */
+  #tunnel = false;
 
   constructor(readonly pool: Http1ConnPool, runtime: Runtime) {
     const { host, settings, stats } = pool;
@@ -106,9 +114,11 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     return this.pool.host;
   }
 
-  /** Starts an exchange: `handler` receives the response of the request written next. */
-  attach(handler: UpstreamStreamHandler, method: string): void {
+  /** Starts an exchange: `handler` receives the response of the request written next;
+   *  `upgrade`: the request asks for an HTTP/1.1 Upgrade, so a 101 may answer it. */
+  attach(handler: UpstreamStreamHandler, method: string, upgrade = false): void {
     this.handler = handler;
+    this.#upgrade = upgrade;
     this.#inExchange = true;
     this.pool.host.activeRequests++;
     this.pool.resources?.inc(ResourceKind.Requests);
@@ -127,6 +137,12 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   /** The whole request has been written; the connection may be reused once the response ends. */
   requestComplete(): void {
     this.#requestDone = true;
+    if (this.#tunnel) {
+      // Downstream FIN in a tunnel: pass the half-close on once the queued bytes are out.
+      this.writer.close();
+      if (!this.closed) this.socket.end();
+      return;
+    }
     if (this.#responseDone) this.#release();
   }
 
@@ -167,10 +183,23 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
       return;
     }
     this.responseBytes += chunk.length;
+    if (this.#tunnel) {
+      // Upgraded: the bytes are the tunnelled protocol's, passed on unparsed.
+      beginIo();
+      try {
+        this.handler.onResponseBody(chunk);
+      } finally {
+        endIo();
+      }
+      return;
+    }
     beginIo();
     try {
       const used = this.#parser.execute(chunk);
-      if (used < chunk.length && this.handler === null && !this.closed) {
+      if (this.#tunnel) {
+        // The 101 and the first tunnel bytes arrived together (the parser paused after the head).
+        if (used < chunk.length && this.handler !== null) this.handler.onResponseBody(chunk.subarray(used));
+      } else if (used < chunk.length && this.handler === null && !this.closed) {
         // Extra bytes after a complete response: never reuse such a connection.
         this.#keepAlive = false;
         this.destroy();
@@ -185,6 +214,19 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   onEnd(): void {
+    if (this.#tunnel) {
+      // The upstream half-closed the tunnel: the exchange's response side is over.
+      const h = this.handler;
+      this.#responseDone = true;
+      this.handler = null;
+      this.#endExchange();
+      if (!this.#requestDone) {
+        this.writer.close();
+        this.socket.end();
+      }
+      h?.onResponseComplete();
+      return;
+    }
     if (this.handler) this.#parser.finish();
     // A half-closed upstream cannot take another request.
     this.#keepAlive = false;
@@ -238,9 +280,23 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   // --- Http1ParserHandler ------------------------------------------------------------------
   onResponseHead(head: ResponseHead): void {
     if (head.status === 101) {
-      // We never forward Upgrade (tunnelling comes with upgrade_configs), so a 101 is a
-      // protocol violation by the upstream.
-      this.onError(new CodecError(502, "upstream_unexpected_101", "upstream switched protocols without an Upgrade request"));
+      if (!this.#upgrade) {
+        // Only an Upgrade request (one the HCM's upgrade_configs accepted) may be answered with
+        // 101 (RFC 9110 §15.2.2); otherwise it is a protocol violation by the upstream.
+        this.onError(new CodecError(502, "upstream_unexpected_101", "upstream switched protocols without an Upgrade request"));
+        return;
+      }
+      // The connection now belongs to this exchange as a tunnel (the parser has paused after the
+      // head; it is never resumed) and never goes back to the pool.
+      this.#tunnel = true;
+      this.#keepAlive = false;
+      this.pool.report("success");
+      this.handler?.onResponseHead(head);
+      if (this.#requestDone && !this.closed) {
+        // The downstream half-closed before the 101: pass it on now.
+        this.writer.close();
+        this.socket.end();
+      }
       return;
     }
     // 1xx informational responses (100 Continue) are not forwarded yet; the final one follows.
@@ -261,7 +317,7 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   }
 
   onMessageComplete(): void {
-    if (this.#failed) return;
+    if (this.#failed || this.#tunnel) return;
     this.#responseDone = true;
     this.#parser.pause();
     const h = this.handler;
@@ -315,7 +371,7 @@ export class PendingRequest implements UpstreamRequestHandle {
   #buffered: Uint8Array[] = [];
   #complete = false;
   #cancelled = false;
-  constructor(readonly pool: Http1ConnPool, readonly handler: UpstreamStreamHandler, readonly method: string) {}
+  constructor(readonly pool: Http1ConnPool, readonly handler: UpstreamStreamHandler, readonly method: string, readonly upgrade = false) {}
 
   get host(): Host {
     return this.pool.host;
@@ -356,7 +412,7 @@ export class PendingRequest implements UpstreamRequestHandle {
   /** @internal the pool gives this request a connection. */
   bind(conn: Http1UpstreamConnection): void {
     this.conn = conn;
-    conn.attach(this.handler, this.method);
+    conn.attach(this.handler, this.method, this.upgrade);
     for (const b of this.#buffered) conn.write(b);
     this.#buffered = [];
     if (this.#complete) conn.requestComplete();
@@ -389,7 +445,7 @@ export class Http1ConnPool {
    * free connection. Null when a circuit breaker overflowed (max_requests or
    * max_pending_requests): the router answers 503 with flag UO.
    */
-  acquire(handler: UpstreamStreamHandler, method: string): UpstreamRequestHandle | null {
+  acquire(handler: UpstreamStreamHandler, method: string, upgrade = false): UpstreamRequestHandle | null {
     const res = this.resources;
     if (res && !res.canCreate(ResourceKind.Requests)) {
       this.stats.upstreamRqPendingOverflow.inc();
@@ -405,7 +461,7 @@ export class Http1ConnPool {
           this.stats.upstreamRqPendingOverflow.inc();
           return null;
         }
-        const p = new PendingRequest(this, handler, method);
+        const p = new PendingRequest(this, handler, method, upgrade);
         this.#pending.push(p);
         res.inc(ResourceKind.PendingRequests);
         this.stats.upstreamRqPendingTotal.inc();
@@ -414,7 +470,7 @@ export class Http1ConnPool {
       }
       conn = this.#newConnection();
     }
-    conn.attach(handler, method);
+    conn.attach(handler, method, upgrade);
     return conn;
   }
 
