@@ -61,13 +61,23 @@ export interface StreamCallbacks {
   encodeTrailers(trailers: HeaderMap): void;
   /** Aborts the stream: the downstream connection is closed (HTTP/1) and the flags recorded. */
   resetStream(flags: number, details: string): void;
+  /** Sets this stream's request and response buffer limit (Envoy's setDecoderBufferLimit):
+   *  body buffered for stopped filters beyond it gets 413 (request) or 500 (response). */
+  setDecoderBufferLimit(limit: number): void;
+  /** The stream's buffer limit (per_connection_buffer_limit_bytes unless a filter set one). */
+  decoderBufferLimit(): number;
   /** Stops (true) or resumes (false) reading the downstream connection; calls nest. */
   readDisable(disable: boolean): void;
   /** Registers the listener told when the downstream write buffer crosses its watermarks. */
   setDownstreamWatermarkListener(listener: WatermarkListener | null): void;
 }
 
-/** One filter instance for one stream. Every method is optional except onDestroy. */
+/** One filter instance for one stream. Every method is optional except onDestroy. A filter
+ *  that returned "stop" from decodeHeaders still receives the body in decodeData (Envoy's
+ *  StopIteration) and resumes the chain by returning "continue" from it or by calling
+ *  continueDecoding(); "stopAndBuffer" from decodeHeaders buffers the body without delivering
+ *  it. A stopped filter without decodeData holds (buffers) the body until it continues. The
+ *  encode side mirrors this. */
 export interface StreamFilter {
   decodeHeaders?(req: RequestHeaders, endStream: boolean): FilterStatus;
   decodeData?(data: Uint8Array, endStream: boolean): FilterStatus;

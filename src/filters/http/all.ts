@@ -3,6 +3,7 @@
  * config halves. Imported by the HTTP connection manager's runtime registration.
  */
 import "./configs.ts";
+import "./buffer/filter.ts";
 import "./cors/filter.ts";
 import "./fault/filter.ts";
 import "./header_mutation/filter.ts";

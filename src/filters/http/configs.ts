@@ -3,6 +3,7 @@
  * the route configuration parser, so loading any config registers them (and their per-route
  * configs for typed_per_filter_config).
  */
+import "./buffer/config.ts";
 import "./cors/config.ts";
 import "./fault/config.ts";
 import "./header_mutation/config.ts";

@@ -30,6 +30,13 @@ import { canonicalPath, mergeSlashes, unescapeSlashes } from "./path_utility.ts"
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
+// A filter's iteration state (Envoy's IterationState): it passed the last event on, it stopped
+// (StopSingleIteration: later events still reach it), or it stopped all (StopAllIterationAndBuffer:
+// later body is buffered without reaching it).
+const ITER_CONTINUE = 0;
+const ITER_STOP = 1;
+const ITER_STOP_ALL = 2;
+
 // Timer kinds: one WheelTimer of each per connection, created once and re-armed on the single
 // per-thread wheel (DESIGN §7): a slow client costs a list entry, not a setTimeout.
 const TIMER_IDLE = 1;
@@ -902,27 +909,47 @@ function statusText(status: number): string {
   }
 }
 
-/** One request/response exchange and its HTTP filter chain (worker side). */
+/** One request/response exchange and its HTTP filter chain (worker side).
+ *
+ * Filter iteration follows Envoy's FilterManager (https://www.envoyproxy.io/docs/envoy/latest/faq/extensions/contract):
+ * a filter that returns "stop" from decodeHeaders (StopIteration) still gets the body in
+ * decodeData, as do the filters before it; the filters after it get the headers, then the
+ * buffered body, only when it continues (continueDecoding(), or "continue" from decodeData or
+ * decodeTrailers). "stopAndBuffer" from decodeHeaders is StopAllIterationAndBuffer: the body is
+ * buffered without reaching the filter. From decodeData, "stopAndBuffer" buffers the chunk (up to
+ * the buffer limit: 413 on requests, 500 or a reset on responses) and "stop" means the filter
+ * took it. A stopped filter without decodeData/decodeTrailers holds what reaches it until it
+ * continues. The encode path mirrors this from the router towards filter 0. Per-filter stop
+ * states live in a Uint8Array allocated at the first stop: a chain that never stops allocates
+ * nothing for iteration. */
 export class ActiveStream implements StreamCallbacks {
   readonly filters: StreamFilter[];
   #routeCached = false;
   #route: CompiledRoute | null = null;
-  /** Index of the filter whose decode stopped, -1 when iteration ran through. */
-  #decodeStop = -1;
-  #decodeHeadersDone = false;
-  #decodeBuffer: Uint8Array[] = [];
+  /** Per-filter decode state (ITER_*), null until a decoder filter first stops. */
+  #decodeStates: Uint8Array | null = null;
+  /** How many filters (from 0) have received the request headers. */
+  #decodeHeadersNext = 0;
+  /** Buffered request body (Envoy's bufferedData()); null = no buffer, [] = an empty one. */
+  #decodeBuffer: Uint8Array[] | null = null;
   #decodeBuffered = 0;
+  /** The whole request has arrived from the codec (Envoy's complete()). */
   #decodeEnd = false;
   #decodeTrailers: HeaderMap | null = null;
-  #encodeStop = -1;
+  /** Per-filter encode state (ITER_*), null until an encoder filter first stops. */
+  #encodeStates: Uint8Array | null = null;
+  /** The response head while no filter passed it to the codec yet. */
   #encodeHeaders: ResponseHeaders | null = null;
-  #encodeHeadersEnd = false;
-  #encodeBuffer: Uint8Array[] = [];
+  /** The lowest filter index that received the response headers. */
+  #encodeHeadersAt = 0;
+  #encodeBuffer: Uint8Array[] | null = null;
   #encodeBuffered = 0;
   #encodeEnd = false;
   #encodeTrailers: HeaderMap | null = null;
   /** Position the encoder chain starts from (the filter that started the response). */
   #encodeFrom = 0;
+  /** setDecoderBufferLimit (the buffer filter's max_request_bytes); -1: the connection's limit. */
+  #bufferLimit = -1;
   #done = false;
   requestComplete = false;
   responseStarted = false;
@@ -973,101 +1000,141 @@ export class ActiveStream implements StreamCallbacks {
   decodeHeaders(endStream: boolean): void {
     if (endStream) this.markRequestComplete();
     this.#decodeEnd = endStream;
-    this.#runDecodeHeaders(0);
+    this.#runDecodeHeaders(0, endStream);
   }
 
-  #runDecodeHeaders(from: number): void {
+  #runDecodeHeaders(from: number, endStream: boolean): void {
     const fs = this.filters;
-    for (let i = from; i < fs.length; i++) {
+    const last = fs.length - 1;
+    for (let i = from; i <= last; i++) {
       const f = fs[i]!;
+      this.#decodeHeadersNext = i + 1;
       if (f.decodeHeaders === undefined) continue;
-      const status: FilterStatus = f.decodeHeaders(this.request, this.#decodeEnd && this.#decodeBuffer.length === 0);
+      const status: FilterStatus = f.decodeHeaders(this.request, endStream);
       if (this.#done) return;
       // "stop" from the last filter (the router) means it took the request: the chain is done.
-      if (status !== "continue" && i < fs.length - 1) {
-        this.#decodeStop = i;
+      if (status !== "continue" && i < last) {
+        (this.#decodeStates ??= new Uint8Array(fs.length))[i] = status === "stop" ? ITER_STOP : ITER_STOP_ALL;
         return;
       }
     }
-    this.#decodeHeadersDone = true;
-    this.#decodeStop = -1;
   }
 
-  /** @internal */
+  /** @internal body from the codec: it enters the chain at filter 0. */
   decodeData(data: Uint8Array, endStream: boolean): void {
-    if (endStream) this.markRequestComplete();
-    if (this.#done) return;
-    if (this.#decodeStop >= 0 && !this.#decodeHeadersDone) {
-      // Headers are held by a filter: buffer the body until it continues.
-      if (endStream) this.#decodeEnd = true;
-      if (data.length) this.#bufferDecoded(data);
-      return;
+    if (endStream) {
+      this.markRequestComplete();
+      this.#decodeEnd = true;
     }
+    if (this.#done) return;
     this.#runDecodeData(0, data, endStream);
   }
 
-  /** Buffers request body for a stopped filter, up to the connection's buffer limit
-   *  (per_connection_buffer_limit_bytes); beyond it Envoy answers 413. */
-  #bufferDecoded(data: Uint8Array): void {
-    this.#decodeBuffer.push(data);
-    this.#decodeBuffered += data.length;
-    if (this.#decodeBuffered > this.hcm.conn.writer.highWatermark) {
-      this.#decodeBuffer = [];
-      this.#decodeBuffered = 0;
-      this.hcm.config.stats.downstreamRqTooLarge.inc();
-      this.sendLocalReply(413, "Payload Too Large", 0, "request_payload_too_large");
+  /** Envoy's FilterManager::decodeData from filter `from`: each filter sees the chunk until one
+   *  stops; a stopped filter that returns "continue" resumes the chain (commonContinue). */
+  #runDecodeData(from: number, data: Uint8Array, endStream: boolean): void {
+    const fs = this.filters;
+    const last = fs.length - 1;
+    const states = this.#decodeStates;
+    for (let i = from; i <= last; i++) {
+      const state = states === null ? ITER_CONTINUE : states[i]!;
+      if (state === ITER_STOP_ALL) {
+        this.#bufferDecoded(data);
+        return;
+      }
+      const f = fs[i]!;
+      const status: FilterStatus = f.decodeData !== undefined ? f.decodeData(data, endStream) : state === ITER_CONTINUE ? "continue" : "stopAndBuffer";
+      if (this.#done) return;
+      if (status === "continue") {
+        if (state === ITER_CONTINUE) continue;
+        // The stopped filter lets go: this chunk joins the buffer, and the chain resumes after it.
+        if (this.#bufferDecoded(data)) this.#continueDecodingAt(i);
+        return;
+      }
+      if (i === last) return; // the terminal filter took the chunk
+      (this.#decodeStates ??= new Uint8Array(fs.length))[i] = ITER_STOP;
+      if (status === "stopAndBuffer") this.#bufferDecoded(data);
+      // "stop" on the last frame: an empty buffer makes the resumed chain end the stream.
+      else if (endStream && this.#decodeBuffer === null) this.#decodeBuffer = [];
+      return;
     }
+  }
+
+  /** The buffer limit: the one a filter set for this stream, else the connection's
+   *  (per_connection_buffer_limit_bytes). */
+  #limit(): number {
+    const l = this.#bufferLimit;
+    // 0 disables the limit, as a 0 high watermark does on Envoy's watermark buffers.
+    return l < 0 ? this.hcm.conn.writer.highWatermark : l === 0 ? Infinity : l;
+  }
+
+  /** Buffers request body for a stopped filter, up to the buffer limit; beyond it Envoy answers
+   *  413 (request_payload_too_large). */
+  #bufferDecoded(data: Uint8Array): boolean {
+    const buf = (this.#decodeBuffer ??= []);
+    if (data.length === 0) return true;
+    buf.push(data);
+    this.#decodeBuffered += data.length;
+    if (this.#decodeBuffered <= this.#limit()) return true;
+    this.#decodeBuffer = null;
+    this.#decodeBuffered = 0;
+    this.hcm.config.stats.downstreamRqTooLarge.inc();
+    this.sendLocalReply(413, "Payload Too Large", 0, "request_payload_too_large");
+    return false;
   }
 
   /** Buffers response body for a stopped encoder filter, up to the buffer limit; beyond it
    *  Envoy answers 500 if the response head is still held, else resets the stream. */
-  #bufferEncoded(data: Uint8Array): void {
-    this.#encodeBuffer.push(data);
+  #bufferEncoded(data: Uint8Array): boolean {
+    const buf = (this.#encodeBuffer ??= []);
+    if (data.length === 0) return true;
+    buf.push(data);
     this.#encodeBuffered += data.length;
-    if (this.#encodeBuffered <= this.hcm.conn.writer.highWatermark) return;
-    this.#encodeBuffer = [];
+    if (this.#encodeBuffered <= this.#limit()) return true;
+    this.#encodeBuffer = null;
     this.#encodeBuffered = 0;
     this.hcm.config.stats.rsTooLarge.inc();
     if (this.#encodeHeaders !== null) {
       // Nothing went out yet: replace the response with a local reply.
       this.#encodeHeaders = null;
-      this.#encodeStop = -1;
+      this.#encodeStates?.fill(ITER_CONTINUE);
       this.#encodeTrailers = null;
+      this.#encodeEnd = false;
       this.responseStarted = false;
       this.sendLocalReply(500, "Internal Server Error", 0, "response_payload_too_large");
     } else {
       this.resetStream(0, "response_payload_too_large");
     }
-  }
-
-  #runDecodeData(from: number, data: Uint8Array, endStream: boolean): void {
-    const fs = this.filters;
-    for (let i = from; i < fs.length; i++) {
-      const f = fs[i]!;
-      if (f.decodeData === undefined) continue;
-      const status = f.decodeData(data, endStream);
-      if (this.#done) return;
-      if (status === "continue") continue;
-      if (status === "stopAndBuffer" && i < fs.length - 1) {
-        this.#decodeStop = i;
-        if (endStream) this.#decodeEnd = true;
-        if (data.length) this.#bufferDecoded(data);
-      }
-      return;
-    }
+    return false;
   }
 
   /** @internal */
   decodeTrailers(trailers: HeaderMap): void {
     this.markRequestComplete();
+    this.#decodeEnd = true;
     if (this.#done) return;
-    if (this.#decodeStop >= 0) {
-      this.#decodeTrailers = trailers;
+    this.#decodeTrailers = trailers;
+    this.#runDecodeTrailers(0);
+  }
+
+  #runDecodeTrailers(from: number): void {
+    const trailers = this.#decodeTrailers!;
+    const fs = this.filters;
+    const last = fs.length - 1;
+    const states = this.#decodeStates;
+    for (let i = from; i <= last; i++) {
+      const state = states === null ? ITER_CONTINUE : states[i]!;
+      if (state === ITER_STOP_ALL) return; // delivered when the filter continues
+      const f = fs[i]!;
+      const status: FilterStatus = f.decodeTrailers !== undefined ? f.decodeTrailers(trailers) : state === ITER_CONTINUE ? "continue" : "stop";
+      if (this.#done) return;
+      if (status === "continue") {
+        if (state === ITER_CONTINUE) continue;
+        this.#continueDecodingAt(i);
+        return;
+      }
+      if (i < last) (this.#decodeStates ??= new Uint8Array(fs.length))[i] = ITER_STOP;
       return;
-    }
-    for (const f of this.filters) {
-      if (f.decodeTrailers === undefined) continue;
-      if (f.decodeTrailers(trailers) !== "continue" || this.#done) return;
     }
   }
 
@@ -1080,29 +1147,51 @@ export class ActiveStream implements StreamCallbacks {
     }
   }
 
+  /** Resumes the stopped decoder filter furthest along the chain (the callbacks are shared by
+   *  the stream's filters, so the caller is not known; only one filter is stopped in practice). */
   continueDecoding(): void {
-    const at = this.#decodeStop;
-    if (at < 0 || this.#done) return;
-    this.#decodeStop = -1;
-    if (!this.#decodeHeadersDone) {
-      this.#runDecodeHeaders(at + 1);
-      if (this.#decodeStop >= 0 || this.#done) return;
-    }
-    const buffered = this.#decodeBuffer;
-    this.#decodeBuffer = [];
-    this.#decodeBuffered = 0;
-    const body = concat(buffered);
-    const trailers = this.#decodeTrailers;
-    this.#decodeTrailers = null;
-    if (body.length > 0 || (this.#decodeEnd && trailers === null && buffered.length > 0)) {
-      this.#runDecodeData(at + 1, body, this.#decodeEnd && trailers === null);
-    }
-    if (trailers !== null && !this.#done) {
-      for (let i = at + 1; i < this.filters.length; i++) {
-        const f = this.filters[i]!;
-        if (f.decodeTrailers && f.decodeTrailers(trailers) !== "continue") return;
+    const states = this.#decodeStates;
+    if (states === null || this.#done) return;
+    for (let i = states.length - 1; i >= 0; i--) {
+      if (states[i] !== ITER_CONTINUE) {
+        this.#continueDecodingAt(i);
+        return;
       }
     }
+  }
+
+  /** Envoy's commonContinue for decoder filter `at`: the headers (if they stopped there), the
+   *  buffered body and the trailers go on to the filters after it; after a stop-all the filter
+   *  itself gets the body and trailers first (Envoy's iterate_from_current_filter). */
+  #continueDecodingAt(at: number): void {
+    const states = this.#decodeStates!;
+    const state = states[at];
+    if (state === ITER_CONTINUE) return;
+    states[at] = ITER_CONTINUE;
+    const next = state === ITER_STOP_ALL ? at : at + 1;
+    if (this.#decodeHeadersNext === at + 1 && at + 1 < this.filters.length) {
+      this.#runDecodeHeaders(at + 1, this.#decodeEnd && this.#decodeBuffer === null && this.#decodeTrailers === null);
+      if (this.#done) return;
+    }
+    const hadTrailers = this.#decodeTrailers !== null;
+    const buffered = this.#decodeBuffer;
+    if (buffered !== null) {
+      this.#decodeBuffer = null;
+      this.#decodeBuffered = 0;
+      this.#runDecodeData(next, concat(buffered), this.#decodeEnd && !hadTrailers);
+      if (this.#done) return;
+    }
+    if (hadTrailers) this.#runDecodeTrailers(next);
+  }
+
+  /** Raises (or lowers) the request and response buffer limits of this stream (Envoy's
+   *  setDecoderBufferLimit, which sets both); 0 means no limit. */
+  setDecoderBufferLimit(limit: number): void {
+    this.#bufferLimit = limit;
+  }
+
+  decoderBufferLimit(): number {
+    return this.#limit();
   }
 
   // --- encode path ---------------------------------------------------------------------------
@@ -1111,49 +1200,56 @@ export class ActiveStream implements StreamCallbacks {
     this.responseStarted = true;
     this.#respHeaders = resp;
     this.#encodeHeaders = resp;
-    this.#encodeHeadersEnd = endStream;
     this.#encodeEnd = endStream;
     this.#encodeFrom = this.filters.length - 1;
-    this.#runEncodeHeaders(this.#encodeFrom);
+    this.#runEncodeHeaders(this.#encodeFrom, endStream);
   }
 
-  #runEncodeHeaders(from: number): void {
+  #runEncodeHeaders(from: number, endStream: boolean): void {
     const fs = this.filters;
     const resp = this.#encodeHeaders!;
     for (let i = from; i >= 0; i--) {
       const f = fs[i]!;
+      this.#encodeHeadersAt = i;
       if (f.encodeHeaders === undefined) continue;
-      const status = f.encodeHeaders(resp, this.#encodeHeadersEnd);
+      const status = f.encodeHeaders(resp, endStream);
       if (this.#done) return;
       if (status !== "continue") {
-        this.#encodeStop = i;
+        (this.#encodeStates ??= new Uint8Array(fs.length))[i] = status === "stop" ? ITER_STOP : ITER_STOP_ALL;
         return;
       }
     }
-    this.#encodeStop = -1;
+    this.#encodeHeadersAt = -1;
     this.#encodeHeaders = null;
-    this.hcm.writeHeaders(this, resp, this.#encodeHeadersEnd);
+    this.hcm.writeHeaders(this, resp, endStream);
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.#done) return;
-    if (this.#encodeStop >= 0) {
-      if (endStream) this.#encodeEnd = true;
-      if (data.length) this.#bufferEncoded(data);
-      return;
-    }
+    if (endStream) this.#encodeEnd = true;
+    this.#runEncodeData(this.#encodeFrom, data, endStream);
+  }
+
+  #runEncodeData(from: number, data: Uint8Array, endStream: boolean): void {
     const fs = this.filters;
-    for (let i = this.#encodeFrom; i >= 0; i--) {
-      const f = fs[i]!;
-      if (f.encodeData === undefined) continue;
-      const status = f.encodeData(data, endStream);
-      if (this.#done) return;
-      if (status === "continue") continue;
-      if (status === "stopAndBuffer") {
-        this.#encodeStop = i;
-        if (endStream) this.#encodeEnd = true;
-        if (data.length) this.#bufferEncoded(data);
+    const states = this.#encodeStates;
+    for (let i = from; i >= 0; i--) {
+      const state = states === null ? ITER_CONTINUE : states[i]!;
+      if (state === ITER_STOP_ALL) {
+        this.#bufferEncoded(data);
+        return;
       }
+      const f = fs[i]!;
+      const status: FilterStatus = f.encodeData !== undefined ? f.encodeData(data, endStream) : state === ITER_CONTINUE ? "continue" : "stopAndBuffer";
+      if (this.#done) return;
+      if (status === "continue") {
+        if (state === ITER_CONTINUE) continue;
+        if (this.#bufferEncoded(data)) this.#continueEncodingAt(i);
+        return;
+      }
+      (this.#encodeStates ??= new Uint8Array(fs.length))[i] = ITER_STOP;
+      if (status === "stopAndBuffer") this.#bufferEncoded(data);
+      else if (endStream && this.#encodeBuffer === null) this.#encodeBuffer = [];
       return;
     }
     this.hcm.writeData(this, data, endStream);
@@ -1161,37 +1257,65 @@ export class ActiveStream implements StreamCallbacks {
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.#done) return;
-    if (this.#encodeStop >= 0) {
-      this.#encodeTrailers = trailers;
-      return;
-    }
-    for (let i = this.#encodeFrom; i >= 0; i--) {
-      const f = this.filters[i]!;
-      if (f.encodeTrailers && f.encodeTrailers(trailers) !== "continue") return;
+    this.#encodeTrailers = trailers;
+    this.#encodeEnd = true;
+    this.#runEncodeTrailers(this.#encodeFrom);
+  }
+
+  #runEncodeTrailers(from: number): void {
+    const trailers = this.#encodeTrailers!;
+    const fs = this.filters;
+    const states = this.#encodeStates;
+    for (let i = from; i >= 0; i--) {
+      const state = states === null ? ITER_CONTINUE : states[i]!;
+      if (state === ITER_STOP_ALL) return;
+      const f = fs[i]!;
+      const status: FilterStatus = f.encodeTrailers !== undefined ? f.encodeTrailers(trailers) : state === ITER_CONTINUE ? "continue" : "stop";
       if (this.#done) return;
+      if (status === "continue") {
+        if (state === ITER_CONTINUE) continue;
+        this.#continueEncodingAt(i);
+        return;
+      }
+      (this.#encodeStates ??= new Uint8Array(fs.length))[i] = ITER_STOP;
+      return;
     }
     this.hcm.writeTrailers(this, trailers);
   }
 
+  /** Resumes the stopped encoder filter furthest along the chain (nearest the codec). */
   continueEncoding(): void {
-    const at = this.#encodeStop;
-    if (at < 0 || this.#done) return;
-    this.#encodeStop = -1;
-    if (this.#encodeHeaders !== null) {
-      this.#runEncodeHeaders(at - 1);
-      if (this.#encodeStop >= 0 || this.#done) return;
-      if (this.#encodeHeadersEnd) return;
+    const states = this.#encodeStates;
+    if (states === null || this.#done) return;
+    for (let i = 0; i < states.length; i++) {
+      if (states[i] !== ITER_CONTINUE) {
+        this.#continueEncodingAt(i);
+        return;
+      }
     }
-    const body = concat(this.#encodeBuffer);
-    this.#encodeBuffer = [];
-    this.#encodeBuffered = 0;
-    const trailers = this.#encodeTrailers;
-    this.#encodeTrailers = null;
-    const saveFrom = this.#encodeFrom;
-    this.#encodeFrom = at - 1;
-    if (body.length > 0 || (this.#encodeEnd && trailers === null)) this.encodeData(body, this.#encodeEnd && trailers === null);
-    if (trailers !== null) this.encodeTrailers(trailers);
-    this.#encodeFrom = saveFrom;
+  }
+
+  /** commonContinue for encoder filter `at`: headers, buffered body, trailers go on towards
+   *  filter 0 and the codec (body and trailers from `at` itself after a stop-all). */
+  #continueEncodingAt(at: number): void {
+    const states = this.#encodeStates!;
+    const state = states[at];
+    if (state === ITER_CONTINUE) return;
+    states[at] = ITER_CONTINUE;
+    const next = state === ITER_STOP_ALL ? at : at - 1;
+    if (this.#encodeHeaders !== null && this.#encodeHeadersAt === at) {
+      this.#runEncodeHeaders(at - 1, this.#encodeEnd && this.#encodeBuffer === null && this.#encodeTrailers === null);
+      if (this.#done) return;
+    }
+    const hadTrailers = this.#encodeTrailers !== null;
+    const buffered = this.#encodeBuffer;
+    if (buffered !== null) {
+      this.#encodeBuffer = null;
+      this.#encodeBuffered = 0;
+      this.#runEncodeData(next, concat(buffered), this.#encodeEnd && !hadTrailers);
+      if (this.#done) return;
+    }
+    if (hadTrailers) this.#runEncodeTrailers(next);
   }
 
   sendLocalReply(status: number, body: string, flags: number, details: string): void {

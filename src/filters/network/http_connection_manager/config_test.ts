@@ -249,8 +249,8 @@ const BROKEN: [string, Record<string, unknown>, string[]][] = [
   ["http filter with a network filter @type", { http_filters: [{ name: "x", typed_config: { "@type": HCM_TYPE_URL } }] }, [
     `${TC}.http_filters[0].typed_config.@type: "${HCM_TYPE_URL}" is a network filter, not an HTTP filter`,
   ]],
-  ["unknown http filter @type", { http_filters: [{ name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer" } }, ROUTER] }, [
-    `${TC}.http_filters[0].typed_config.@type: unknown extension type "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"`,
+  ["unknown http filter @type", { http_filters: [{ name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua" } }, ROUTER] }, [
+    `${TC}.http_filters[0].typed_config.@type: unknown extension type "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"`,
   ]],
   ["file access log without a path", { access_log: [{ typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog" } }] }, [
     `${TC}.access_log[0].typed_config.path: is required`,
