@@ -15,8 +15,10 @@ import type {
   EndpointModel,
   HealthCheckModel,
   OutlierDetectionModel,
+  PemSourceModel,
+  UpstreamTlsModel,
 } from "./model.ts";
-import { bool, duration, enumOf, leaf, message, parseWith, Problem, str, uint32 } from "./schema.ts";
+import { any, bool, decodeBase64Utf8, duration, enumOf, leaf, message, parseWith, Problem, str, uint32 } from "./schema.ts";
 
 /** `type.v3.Percent` ({value: 0..100}) as a number. */
 const percent = v.pipe(
@@ -186,6 +188,150 @@ const httpProtocolOptionsSchema = message(
   { unsupported: ["max_connection_duration", "max_headers_count", "max_response_headers_kb", "max_stream_duration", "headers_with_underscores_action"] },
 );
 
+// ---- transport_socket: envoy.transport_sockets.tls (UpstreamTlsContext) ----
+// https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/transport_sockets/tls/v3/tls.proto
+
+/** The UpstreamTlsContext type URL. */
+export const UPSTREAM_TLS_CONTEXT_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+
+/** A DataSource holding PEM: a file name (read by the control side when the config is applied)
+ *  or inline text (`inline_string`, or `inline_bytes` in base64). */
+const pemSourceSchema = v.pipe(
+  message(
+    { filename: v.optional(str({ nonEmpty: true })), inline_string: v.optional(str({ nonEmpty: true })), inline_bytes: v.optional(str({ nonEmpty: true })) },
+    {
+      unsupported: ["environment_variable", "watched_directory"],
+      oneofs: [{ members: ["filename", "inline_bytes", "inline_string", "environment_variable"], supported: ["filename", "inline_string", "inline_bytes"], required: true }],
+    },
+  ),
+  v.rawTransform(({ dataset, addIssue, NEVER }): PemSourceModel => {
+    const d = dataset.value;
+    if (d.filename !== undefined) return { filename: d.filename };
+    if (d.inline_string !== undefined) return { inline: d.inline_string };
+    const text = decodeBase64Utf8(d.inline_bytes ?? "");
+    if (text instanceof Problem) {
+      addIssue({ message: text.message, path: [{ type: "object", origin: "value", input: d, key: "inline_bytes", value: d.inline_bytes }] });
+      return NEVER;
+    }
+    return { inline: text };
+  }),
+);
+
+const tlsCertificateSchema = message(
+  { certificate_chain: pemSourceSchema, private_key: pemSourceSchema },
+  { unsupported: ["pkcs12", "watched_directory", "private_key_provider", "password", "ocsp_staple", "signed_certificate_timestamp"] },
+);
+
+const validationContextSchema = message(
+  { trusted_ca: v.optional(pemSourceSchema) },
+  {
+    unsupported: [
+      "ca_certificate_provider_instance", "system_root_certs", "watched_directory", "verify_certificate_spki",
+      "verify_certificate_hash", "match_typed_subject_alt_names", "match_subject_alt_names",
+      "require_signed_certificate_timestamp", "crl", "allow_expired_certificate", "trust_chain_verification",
+      "custom_validator_config", "only_verify_leaf_cert_crl", "max_verify_depth",
+    ],
+  },
+);
+
+const TLS_VERSIONS = ["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] as const;
+const NODE_TLS_VERSION = { TLS_AUTO: undefined, TLSV1_0: "TLSv1", TLSV1_1: "TLSv1.1", TLSV1_2: "TLSv1.2", TLSV1_3: "TLSv1.3" } as const;
+
+const tlsParamsSchema = message(
+  {
+    tls_minimum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
+    tls_maximum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
+  },
+  { unsupported: ["cipher_suites", "ecdh_curves", "signature_algorithms", "compliance_policies"] },
+);
+
+const commonTlsContextSchema = message(
+  {
+    tls_params: v.optional(tlsParamsSchema),
+    tls_certificates: v.optional(v.array(tlsCertificateSchema), []),
+    validation_context: v.optional(validationContextSchema),
+    alpn_protocols: v.optional(v.array(str()), []),
+  },
+  {
+    unsupported: [
+      "tls_certificate_sds_secret_configs", "tls_certificate_provider_instance", "tls_certificate_certificate_provider",
+      "tls_certificate_certificate_provider_instance", "validation_context_sds_secret_config", "combined_validation_context",
+      "validation_context_certificate_provider", "validation_context_certificate_provider_instance", "custom_handshaker",
+      "key_log", "custom_tls_certificate_selector",
+    ],
+  },
+);
+
+const upstreamTlsContextSchema = message(
+  {
+    common_tls_context: v.optional(commonTlsContextSchema),
+    sni: v.optional(str(), ""),
+  },
+  { unsupported: ["auto_host_sni", "auto_sni_san_validation", "allow_renegotiation", "max_session_keys", "enforce_rsa_key_usage"] },
+);
+
+const transportSocketSchema = message({ name: v.optional(str(), ""), typed_config: v.optional(any) }, { unsupported: ["config"] });
+
+/** Control side: parses `transport_socket` (at `at`); null = plain TCP (raw_buffer); undefined
+ *  = problems reported. */
+function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): UpstreamTlsModel | null | undefined {
+  const ts = parseWith(ctx, transportSocketSchema, raw, at);
+  if (!ts) return undefined;
+  const typed = ts.typed_config;
+  const url = typed !== null && typeof typed === "object" && !Array.isArray(typed) ? (typed as Record<string, unknown>)["@type"] : undefined;
+  if (url === RAW_BUFFER_TYPE || (typed === undefined && ts.name === "envoy.transport_sockets.raw_buffer")) {
+    const { "@type": _, ...rest } = (typed ?? {}) as Record<string, unknown>;
+    for (const k of Object.keys(rest)) ctx.issue(`${at}.typed_config`, `unknown field ${JSON.stringify(k)}`);
+    return Object.keys(rest).length ? undefined : null;
+  }
+  if (typed === undefined) {
+    ctx.issue(`${at}.typed_config`, ts.name === "envoy.transport_sockets.tls"
+      ? `is required (an UpstreamTlsContext: "@type": "${UPSTREAM_TLS_CONTEXT_TYPE}")`
+      : `is required; supported transport sockets: envoy.transport_sockets.tls, envoy.transport_sockets.raw_buffer`);
+    return undefined;
+  }
+  if (url !== UPSTREAM_TLS_CONTEXT_TYPE) {
+    ctx.issue(`${at}.typed_config.@type`, typeof url === "string"
+      ? `${JSON.stringify(url)} is not supported yet (supported: ${UPSTREAM_TLS_CONTEXT_TYPE}, ${RAW_BUFFER_TYPE})`
+      : "is required");
+    return undefined;
+  }
+  const { "@type": _, ...fields } = typed as Record<string, unknown>;
+  const t = parseWith(ctx, upstreamTlsContextSchema, fields, `${at}.typed_config`);
+  if (!t) return undefined;
+  let ok = true;
+  const c = t.common_tls_context;
+  const base = `${at}.typed_config.common_tls_context`;
+  c?.alpn_protocols.forEach((p, i) => {
+    if (p !== "http/1.1") {
+      // Only the HTTP/1.1 codec exists upstream; offering h2 would let the server pick it.
+      ctx.issue(`${base}.alpn_protocols[${i}]`, `${JSON.stringify(p)} is not supported yet (only "http/1.1")`);
+      ok = false;
+    }
+  });
+  if ((c?.tls_certificates.length ?? 0) > 1) {
+    ctx.issue(`${base}.tls_certificates`, `more than one client certificate is not supported yet (got ${c!.tls_certificates.length})`);
+    ok = false;
+  }
+  const min = NODE_TLS_VERSION[c?.tls_params?.tls_minimum_protocol_version ?? "TLS_AUTO"];
+  const max = NODE_TLS_VERSION[c?.tls_params?.tls_maximum_protocol_version ?? "TLS_AUTO"];
+  if (min !== undefined && max !== undefined && min > max) {
+    ctx.issue(`${base}.tls_params`, `tls_minimum_protocol_version (${min}) is above tls_maximum_protocol_version (${max})`);
+    ok = false;
+  }
+  if (!ok) return undefined;
+  const cert = c?.tls_certificates[0];
+  return {
+    sni: t.sni,
+    trustedCa: c?.validation_context?.trusted_ca,
+    clientCertificate: cert ? { certificateChain: cert.certificate_chain, privateKey: cert.private_key } : undefined,
+    alpn: c?.alpn_protocols ?? [],
+    minVersion: min,
+    maxVersion: max,
+  };
+}
+
 const clusterSchema = message(
   {
     name: str({ nonEmpty: true }),
@@ -228,6 +374,8 @@ const clusterSchema = message(
     dns_lookup_family: v.optional(enumOf(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"]), "AUTO"),
     max_requests_per_connection: v.optional(uint32({ wrapper: true })),
     common_http_protocol_options: v.optional(httpProtocolOptionsSchema),
+    // Parsed by parseTransportSocket (its own error paths).
+    transport_socket: v.optional(any),
   },
   {
     unsupported: [
@@ -250,7 +398,6 @@ const clusterSchema = message(
       "lb_subset_config",
       "original_dst_lb_config",
       "round_robin_lb_config",
-      "transport_socket",
       "metadata",
       "protocol_selection",
       "upstream_connection_options",
@@ -418,6 +565,14 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
     ctx.issue("maglev_lb_config.table_size", `must be a prime number, got ${c.maglev_lb_config.table_size}`);
     ok = false;
   }
+  const tls = c.transport_socket === undefined ? null : parseTransportSocket(ctx, c.transport_socket, "transport_socket");
+  if (tls === undefined) ok = false;
+  if (tls && c.health_checks.length > 0) {
+    // Envoy's health checks speak the cluster's transport socket; ours connect in plain TCP
+    // still, which would mark every TLS host unhealthy.
+    ctx.issue("health_checks", "health checks of a cluster with a TLS transport_socket are not supported yet");
+    ok = false;
+  }
   if (!ok) return undefined;
   const hpo = c.common_http_protocol_options;
   return {
@@ -445,6 +600,7 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
     dnsLookupFamily: c.dns_lookup_family,
     maxRequestsPerConnection: hpo?.max_requests_per_connection ?? c.max_requests_per_connection ?? 0,
     idleTimeoutMs: hpo?.idle_timeout ?? 3_600_000,
+    ...(tls ? { tls } : {}),
   };
 }
 

@@ -122,3 +122,74 @@ test("cluster config: STRICT_DNS accepts host names, STATIC refuses them", () =>
   assert.deepEqual(parse({ type: "STRICT_DNS", load_assignment: la }).lines, []);
   assert.match(parse({ load_assignment: la }).lines[0]!, /a STATIC cluster needs IP addresses/);
 });
+
+const TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const tlsSocket = (ctx: Record<string, unknown>) => ({ transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": TLS_TYPE, ...ctx } } });
+
+test("cluster config: transport_socket tls reaches the model (files stay file names)", () => {
+  const { m, lines } = parse(tlsSocket({
+    sni: "backend.example",
+    common_tls_context: {
+      tls_params: { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protocol_version: "TLSv1_3" },
+      validation_context: { trusted_ca: { filename: "/etc/ca.pem" } },
+      tls_certificates: [{ certificate_chain: { inline_string: "CHAIN" }, private_key: { inline_bytes: btoa("KEY") } }],
+      alpn_protocols: ["http/1.1"],
+    },
+  }));
+  assert.deepEqual(lines, []);
+  assert.deepEqual(m!.tls, {
+    sni: "backend.example",
+    trustedCa: { filename: "/etc/ca.pem" },
+    clientCertificate: { certificateChain: { inline: "CHAIN" }, privateKey: { inline: "KEY" } },
+    alpn: ["http/1.1"],
+    minVersion: "TLSv1.2",
+    maxVersion: "TLSv1.3",
+  });
+  // An empty UpstreamTlsContext: TLS without verification (Envoy's default), no SNI.
+  assert.deepEqual(parse(tlsSocket({})).m!.tls, { sni: "", trustedCa: undefined, clientCertificate: undefined, alpn: [], minVersion: undefined, maxVersion: undefined });
+  // No transport_socket, or raw_buffer: plain TCP.
+  assert.equal(parse({}).m!.tls, undefined);
+  const raw = parse({ transport_socket: { name: "envoy.transport_sockets.raw_buffer", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer" } } });
+  assert.deepEqual(raw.lines, []);
+  assert.equal(raw.m!.tls, undefined);
+});
+
+test("cluster config: unsupported upstream TLS fields are refused with their paths", () => {
+  const base = "transport_socket.typed_config";
+  const cases: [Record<string, unknown>, string][] = [
+    [tlsSocket({ common_tls_context: { alpn_protocols: ["h2", "http/1.1"] } }),
+      `${base}.common_tls_context.alpn_protocols[0]: "h2" is not supported yet (only "http/1.1")`],
+    [tlsSocket({ allow_renegotiation: true }), `${base}.allow_renegotiation: is not supported yet`],
+    [tlsSocket({ auto_host_sni: true }), `${base}.auto_host_sni: is not supported yet`],
+    [tlsSocket({ common_tls_context: { validation_context: { match_typed_subject_alt_names: [] } } }),
+      `${base}.common_tls_context.validation_context.match_typed_subject_alt_names: is not supported yet`],
+    [tlsSocket({ common_tls_context: { validation_context_sds_secret_config: {} } }),
+      `${base}.common_tls_context.validation_context_sds_secret_config: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_certificate_sds_secret_configs: [] } }),
+      `${base}.common_tls_context.tls_certificate_sds_secret_configs: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_params: { cipher_suites: ["AES128-SHA"] } } }),
+      `${base}.common_tls_context.tls_params.cipher_suites: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_params: { tls_minimum_protocol_version: "TLSv1_3", tls_maximum_protocol_version: "TLSv1_2" } } }),
+      `${base}.common_tls_context.tls_params: tls_minimum_protocol_version (TLSv1.3) is above tls_maximum_protocol_version (TLSv1.2)`],
+    [tlsSocket({ common_tls_context: { validation_context: { trusted_ca: { environment_variable: "CA" } } } }),
+      `${base}.common_tls_context.validation_context.trusted_ca.environment_variable: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: "C" }, private_key: { inline_string: "K" }, password: { inline_string: "p" } }] } }),
+      `${base}.common_tls_context.tls_certificates[0].password: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: "C" } }] } }),
+      `${base}.common_tls_context.tls_certificates[0].private_key: is required`],
+    [tlsSocket({ common_tls_context: { tls_certificates: [1, 2].map(() => ({ certificate_chain: { inline_string: "C" }, private_key: { inline_string: "K" } })) } }),
+      `${base}.common_tls_context.tls_certificates: more than one client certificate is not supported yet (got 2)`],
+    [tlsSocket({ common_tls_context: { key_log: {} } }), `${base}.common_tls_context.key_log: is not supported yet`],
+    [{ transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts" } } },
+      `${base}.@type: "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts" is not supported yet (supported: ${TLS_TYPE}, type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer)`],
+    [{ transport_socket: { name: "envoy.transport_sockets.tls" } }, `${base}: is required (an UpstreamTlsContext: "@type": "${TLS_TYPE}")`],
+    [{ transport_socket_matches: [] }, "transport_socket_matches: is not supported yet"],
+    [{ ...tlsSocket({}), health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }] },
+      "health_checks: health checks of a cluster with a TLS transport_socket are not supported yet"],
+  ];
+  for (const [raw, line] of cases) {
+    const { m, lines } = parse(raw);
+    assert.deepEqual(lines, [line], JSON.stringify(raw));
+    assert.equal(m, undefined);
+  }
+});

@@ -438,6 +438,29 @@ export interface ClusterModel {
   readonly maxRequestsPerConnection: number;
   /** common_http_protocol_options.idle_timeout for upstream connections, ms (default 1 h; 0 = none). */
   readonly idleTimeoutMs: number;
+  /** transport_socket `envoy.transport_sockets.tls` (UpstreamTlsContext); absent = plain TCP. */
+  readonly tls?: UpstreamTlsModel;
+}
+
+/** A `config.core.v3.DataSource` holding PEM text: inline, or a file the control side reads
+ *  when it applies the config (the config layer itself never touches files). */
+export type PemSourceModel = { readonly filename: string } | { readonly inline: string };
+
+/** `extensions.transport_sockets.tls.v3.UpstreamTlsContext`, the supported subset. */
+export interface UpstreamTlsModel {
+  /** `sni` ("" = none sent). */
+  readonly sni: string;
+  /** common_tls_context.validation_context.trusted_ca; absent = the server certificate is not
+   *  verified (Envoy's behaviour without a validation context). */
+  readonly trustedCa: PemSourceModel | undefined;
+  /** common_tls_context.tls_certificates[0]: the client certificate for mutual TLS. */
+  readonly clientCertificate: { readonly certificateChain: PemSourceModel; readonly privateKey: PemSourceModel } | undefined;
+  /** common_tls_context.alpn_protocols (only "http/1.1" for now). */
+  readonly alpn: readonly string[];
+  /** common_tls_context.tls_params.tls_minimum/maximum_protocol_version, node:tls spelling
+   *  ("TLSv1.2", "TLSv1.3"); undefined = TLS_AUTO. */
+  readonly minVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
+  readonly maxVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
 }
 
 /** One priority's circuit breaker thresholds (Envoy defaults 1024/1024/1024/3). */

@@ -15,6 +15,7 @@ const KNOWN: ReadonlySet<string> = new Set<RuntimeErrorCode>([
   "ENOENT",
   "EHOSTUNREACH",
   "ENOTFOUND",
+  "ETLS",
 ]);
 
 /** Native codes that mean the same thing as one of ours. */

@@ -19,6 +19,8 @@ export type RuntimeErrorCode =
   | "ENOENT"
   | "EHOSTUNREACH"
   | "ENOTFOUND"
+  /** A TLS handshake failed (bad or untrusted peer certificate, protocol or ALPN mismatch). */
+  | "ETLS"
   | "UNKNOWN";
 
 /** A runtime failure with a portable code; `message` keeps the native text. */
@@ -93,6 +95,33 @@ export interface ConnectOptions {
   port: number;
   /** Fail with ETIMEDOUT if not connected within this many ms (0 = the OS default). */
   timeoutMs?: number;
+  /** Speak TLS (client side) on the connection: `onOpen` then comes after the handshake, and a
+   *  failed handshake is `onClose(RuntimeError("ETLS"))` without `onOpen`. */
+  tls?: TlsConnectOptions;
+}
+
+/** Client-side TLS for `Runtime.connect` (PEM text, not file names: the control side reads
+ *  files when it loads the config). Build one per cluster and share it between connections. */
+export interface TlsConnectOptions {
+  /** SNI; also the name the certificate is checked against when `rejectUnauthorized`. */
+  serverName?: string;
+  /** Trusted CA certificates (PEM); absent = the runtime's default roots. */
+  ca?: string;
+  /** Client certificate chain and its private key (PEM), for mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** ALPN protocols to offer, e.g. ["http/1.1"]. */
+  alpn?: string[];
+  /** Verify the peer's certificate chain (to `ca`); false accepts any certificate. The host
+   *  name is not checked against the certificate: Envoy checks names only when SAN matchers
+   *  are configured (match_typed_subject_alt_names), which Legate does not support yet. */
+  rejectUnauthorized: boolean;
+  /** "TLSv1.2" | "TLSv1.3" (node:tls spelling); absent = the runtime's default. */
+  minVersion?: string;
+  maxVersion?: string;
+  /** Called once per connection when its handshake ends: true = completed, false = failed
+   *  (an observer for stats; it must not throw). */
+  onHandshake?: (ok: boolean) => void;
 }
 
 /** One address from `Runtime.resolve`. */

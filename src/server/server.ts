@@ -17,6 +17,7 @@ import { VERSION } from "../version.ts";
 import { DataPlane } from "../worker/data_plane.ts";
 import type { Snapshot } from "../worker/protocol.ts";
 import { WorkerSet } from "../worker/worker_set.ts";
+import { loadClusterTlsFiles } from "../upstream/upstream_tls.ts";
 import { HOT_RESTART_VERSION } from "../supervisor/protocol.ts";
 
 /** How the server was started (for /server_info and behaviour switches). */
@@ -128,7 +129,7 @@ export class Server implements AsyncDisposable {
     s.gauge("server.uptime", "never").set(0);
     s.gauge("server.state", "never").set(2); // PRE_INITIALIZING
     const crashes = s.counter("server.worker_crashes");
-    this.#applyClusters(b.clusters);
+    this.#applyClusters(await loadClusterTlsFiles(this.runtime, b.clusters));
     // Envoy initialises clusters (first DNS answer, first health-check round) before LIVE.
     await this.clusterManager.initialized(15_000);
     this.#snapshot = { version: 1, listeners: b.listeners, clusters: this.clusterManager.snapshot(), healthCheckFailed: false };
@@ -188,10 +189,12 @@ export class Server implements AsyncDisposable {
    * restart. Resolves when every data-plane thread runs the new version.
    */
   async reload(bootstrap: BootstrapModel, raw: unknown): Promise<number> {
+    // Certificate files are read first: one that cannot be read rejects the reload unchanged.
+    const clusters = await loadClusterTlsFiles(this.runtime, bootstrap.clusters);
     this.#bootstrap = bootstrap;
     this.#raw = raw;
     this.#configLoadedAt = new Date().toISOString();
-    this.#applyClusters(bootstrap.clusters);
+    this.#applyClusters(clusters);
     await this.#publish({
       ...this.#snapshot,
       version: this.#snapshot.version + 1,

@@ -14,6 +14,7 @@ import { type ClusterSnapshot, Host } from "./host.ts";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./load_balancer/load_balancer.ts";
 import { type Random, seededRandom } from "./load_balancer/prng.ts";
 import type { HostResultKind, UpstreamEventSink } from "./outlier_detection.ts";
+import { tlsConnectOptions } from "./upstream_tls.ts";
 import { ResourceKind, ResourceManager } from "./resource_manager.ts";
 
 /** Immutable facts about a cluster that one worker shares between its streams. */
@@ -35,6 +36,7 @@ export class ClusterInfo {
       maxIdle: 1024,
       maxRequestsPerConnection: model.maxRequestsPerConnection ?? 0,
       idleTimeoutMs: model.idleTimeoutMs ?? 0,
+      tls: model.tls && tlsConnectOptions(model.name, model.tls, store),
     });
     const cb = model.circuitBreakers ?? { default: DEFAULT_CB, high: DEFAULT_CB };
     this.resources = new ResourceManager(resources, 0, cb.default, store, model.name);

@@ -20,6 +20,7 @@ import {
   type SocketEvents,
   type TcpListener,
   type TcpSocket,
+  type TlsConnectOptions,
 } from "../types.ts";
 
 type RawSocket = Socket<BunTcpSocket>;
@@ -57,6 +58,8 @@ class BunTcpSocket implements TcpSocket {
   private inCall = false;
   private closeError: RuntimeError | undefined = undefined;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Outbound TLS: the options (the handshake decides when we are open). */
+  tls: TlsConnectOptions | undefined = undefined;
 
   constructor(events: SocketEvents, remoteAddress: string, remotePort: number) {
     this.events = events;
@@ -110,6 +113,12 @@ class BunTcpSocket implements TcpSocket {
     const raw = this.raw;
     if (raw === undefined) {
       // Still connecting: report the close now; the open handler terminates a late connection.
+      this.inCall = true;
+      try {
+        this.pendingRaw?.terminate();
+      } finally {
+        this.inCall = false;
+      }
       queueMicrotask(() => this.finishClose(undefined));
       return;
     }
@@ -158,6 +167,41 @@ class BunTcpSocket implements TcpSocket {
     }
   }
 
+  /** Outbound TLS: the handshake ended. Bun reports an untrusted certificate here (its
+   *  authorization error) instead of failing the connection, so we decide. */
+  onHandshake(raw: RawSocket, success: boolean, authError: Error | null): void {
+    const tls = this.tls;
+    if (tls === undefined || this.raw !== undefined) return;
+    // Already given up (connect timeout, destroy): Bun reports the aborted handshake too.
+    if (this.closed || this.destroyed) {
+      raw.terminate();
+      return;
+    }
+    // Only the chain is verified (TlsConnectOptions.rejectUnauthorized): a name mismatch is not
+    // a failure. Bun checks the name against serverName, or the host when that is empty.
+    const nameOnly = (authError as { code?: string } | null)?.code === "ERR_TLS_CERT_ALTNAME_INVALID";
+    // No authorization error and no success: the handshake itself failed (alert, protocol).
+    const aborted = !success && authError === null;
+    if (aborted || (authError !== null && tls.rejectUnauthorized && !nameOnly)) {
+      tls.onHandshake?.(false);
+      this.clearTimer();
+      if (!this.closed && !this.destroyed) {
+        this.closeError = new RuntimeError("ETLS", `TLS handshake failed: ${authError?.message ?? "the handshake was aborted"}`);
+      }
+      // Not attached: the close handler reports through finishClose (raw unset → onRawClose).
+      this.tlsFailed = true;
+      raw.terminate();
+      return;
+    }
+    tls.onHandshake?.(true);
+    this.onOpen(raw);
+  }
+
+  /** Set when the handshake was refused (the close that follows is the connect failure). */
+  tlsFailed = false;
+  /** Outbound TLS: the Bun socket while its handshake runs (so destroy/timeout can end it). */
+  pendingRaw: RawSocket | undefined = undefined;
+
   /** The kernel can take more bytes. */
   onWritable(): void {
     if (this.queued === 0 || !this.flush()) return;
@@ -178,6 +222,11 @@ class BunTcpSocket implements TcpSocket {
   /** The Bun socket closed (any reason). */
   onRawClose(error: Error | undefined): void {
     if (this.closed) return;
+    if (this.tls !== undefined && this.raw === undefined && !this.destroyed) {
+      // The TLS connection closed before its handshake completed: a connect failure.
+      if (!this.tlsFailed) this.tls.onHandshake?.(false);
+      this.closeError ??= new RuntimeError("ETLS", `TLS handshake failed: ${error?.message ?? "connection closed during the handshake"}`);
+    }
     if (error !== undefined && this.closeError === undefined && !this.destroyed) this.closeError = toRuntimeError(error);
     if (this.inCall) {
       queueMicrotask(() => this.finishClose(this.closeError));
@@ -217,6 +266,7 @@ class BunTcpSocket implements TcpSocket {
       this.timer = undefined;
       if (this.raw !== undefined || this.closed) return;
       this.finishClose(new RuntimeError("ETIMEDOUT", `connect to ${host}:${port} timed out after ${ms}ms`));
+      this.pendingRaw?.terminate();
     }, ms);
   }
 
@@ -311,6 +361,49 @@ const sharedHandlers: SocketHandler<BunTcpSocket, "uint8array"> = {
   },
 };
 
+/** Outbound TLS sockets: `open` is the TCP connect (ignored), `handshake` is our onOpen. */
+const tlsHandlers: SocketHandler<BunTcpSocket, "uint8array"> = {
+  ...sharedHandlers,
+  open(raw) {
+    raw.data.pendingRaw = raw;
+  },
+  handshake(raw, success, authError) {
+    raw.data.onHandshake(raw, success, authError);
+  },
+};
+
+/** Bun's `tls` option for one connect (built per connection: Bun takes it per socket). */
+function bunTls(t: TlsConnectOptions): Record<string, unknown> {
+  // Bun never rejects by itself here: with rejectUnauthorized it would also refuse a name
+  // mismatch, which Envoy accepts. `onHandshake` refuses an untrusted chain instead, before any
+  // queued byte is written (the socket is attached only after it).
+  const o: Record<string, unknown> = { rejectUnauthorized: false };
+  // Without a name Bun would send the host (even an IP literal, which RFC 6066 §3 forbids) as
+  // SNI; Envoy sends none when `sni` is unset. An empty name turns SNI off.
+  o.serverName = t.serverName ?? "";
+  if (t.ca !== undefined) o.ca = t.ca;
+  if (t.cert !== undefined) o.cert = t.cert;
+  if (t.key !== undefined) o.key = t.key;
+  if (t.alpn !== undefined && t.alpn.length > 0) o.ALPNProtocols = t.alpn.join(",");
+  // Bun's sockets take no minVersion/maxVersion: OpenSSL's SSL_OP_NO_TLSv1_x bits do the same.
+  const bits = versionBits(t.minVersion, t.maxVersion);
+  if (bits !== 0) o.secureOptions = bits;
+  return o;
+}
+
+const TLS_VERSION_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+/** SSL_OP_NO_TLSv1, _1_1, _1_2, _1_3 (OpenSSL / BoringSSL values). */
+const NO_VERSION_BITS = [0x04000000, 0x10000000, 0x08000000, 0x20000000];
+
+/** The SSL_OP_NO_* bits that leave only versions in [min, max]. */
+function versionBits(min: string | undefined, max: string | undefined): number {
+  const lo = min === undefined ? 0 : TLS_VERSION_ORDER.indexOf(min);
+  const hi = max === undefined ? 3 : TLS_VERSION_ORDER.indexOf(max);
+  let bits = 0;
+  for (let i = 0; i < 4; i++) if (i < lo || i > hi) bits |= NO_VERSION_BITS[i]!;
+  return bits;
+}
+
 /** A listening socket made by `Bun.listen`; control side (the worker only accepts through it). */
 class BunTcpListener implements TcpListener {
   readonly host: string;
@@ -366,14 +459,17 @@ async function listen(opts: ListenOptions, onConnection: (sock: TcpSocket) => vo
 function connect(opts: ConnectOptions, events: SocketEvents): TcpSocket {
   const sock = new BunTcpSocket(events, opts.host, opts.port);
   if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) sock.armConnectTimeout(opts.timeoutMs, opts.host, opts.port);
+  const tls = opts.tls;
+  sock.tls = tls;
   try {
     Bun.connect<BunTcpSocket>({
       hostname: opts.host,
       port: opts.port,
       data: sock,
       allowHalfOpen: true,
+      ...(tls !== undefined ? { tls: bunTls(tls) } : {}),
       // Bun's types tie the data handler's chunk type to "buffer"; we ask for "uint8array".
-      socket: sharedHandlers as unknown as SocketHandler<BunTcpSocket>,
+      socket: (tls !== undefined ? tlsHandlers : sharedHandlers) as unknown as SocketHandler<BunTcpSocket>,
     }).catch(noop); // failures arrive through connectError
   } catch (e) {
     // Bad arguments throw synchronously; still report through onClose, after we return.

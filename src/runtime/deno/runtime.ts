@@ -11,6 +11,7 @@
  */
 import { closeSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
 import { resolveWithNodeDns } from "../node_dns.ts";
@@ -22,6 +23,7 @@ import {
   type SocketEvents,
   type TcpListener,
   type TcpSocket,
+  type TlsConnectOptions,
 } from "../types.ts";
 
 const kWrap = Symbol("legate.socket");
@@ -47,6 +49,8 @@ class DenoTcpSocket implements TcpSocket {
   private closed = false;
   private closeError: RuntimeError | undefined = undefined;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Outbound TLS: the options (`secureConnect` is our open). */
+  tls: TlsConnectOptions | undefined = undefined;
   /** The write callback, bound once per socket (not per write). */
   private readonly afterWrite: (err?: Error | null) => void;
 
@@ -66,7 +70,7 @@ class DenoTcpSocket implements TcpSocket {
     raw.on("drain", onRawDrain);
     raw.on("error", onRawError);
     raw.on("close", onRawClose);
-    if (connecting) raw.on("connect", onRawConnect);
+    if (connecting) raw.on(raw instanceof tls.TLSSocket ? "secureConnect" : "connect", onRawConnect);
     else raw.setNoDelay(true);
     // (Outbound sockets get `noDelay` once connected, in `opened()`.)
   }
@@ -115,6 +119,7 @@ class DenoTcpSocket implements TcpSocket {
   /** Outbound connection established. */
   opened(): void {
     this.clearTimer();
+    this.tls?.onHandshake?.(true);
     this.connecting = false;
     const raw = this.raw;
     raw.setNoDelay(this.noDelay);
@@ -154,12 +159,22 @@ class DenoTcpSocket implements TcpSocket {
   /** The native socket reported an error (a `close` follows). */
   failed(err: Error): void {
     if (this.destroyed && this.closeError === undefined) return;
+    if (this.tls !== undefined && this.connecting && this.closeError === undefined && isTlsError(err)) {
+      this.tls.onHandshake?.(false);
+      this.closeError = new RuntimeError("ETLS", `TLS handshake failed: ${(err as { code?: string }).code ?? ""} ${err.message}`.trim());
+      return;
+    }
     this.closeError ??= toRuntimeError(err, this.connecting ? "ECONNREFUSED" : "UNKNOWN");
   }
 
   /** The native socket closed. */
   finished(): void {
     if (this.closed) return;
+    if (this.tls !== undefined && this.connecting && !this.destroyed && this.closeError === undefined) {
+      // The TCP connection came up but closed before the TLS handshake completed.
+      this.tls.onHandshake?.(false);
+      this.closeError = new RuntimeError("ETLS", "TLS handshake failed: connection closed during the handshake");
+    }
     this.closed = true;
     this.clearTimer();
     this.events.onClose(this.closeError);
@@ -307,7 +322,54 @@ function listen(opts: ListenOptions, onConnection: (sock: TcpSocket) => void): P
   });
 }
 
+function noIdentityCheck(): undefined {
+  return undefined;
+}
+
+/** node:tls errors of a failed handshake (certificate checks, alerts, protocol mismatch). */
+function isTlsError(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== "string") return /tls|ssl|certificate|handshake/i.test(err.message);
+  return !/^E[A-Z]+$/.test(code) || code === "EPROTO" || /^ERR_(TLS|SSL)/.test(code);
+}
+
+function connectTls(opts: ConnectOptions, t: TlsConnectOptions, events: SocketEvents): TcpSocket {
+  // allowHalfOpen reaches the underlying net.Socket (node's types omit it on tls).
+  const o: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+    host: opts.host,
+    port: opts.port,
+    allowHalfOpen: true,
+    rejectUnauthorized: t.rejectUnauthorized,
+  };
+  // Envoy sends no SNI unless configured; node:tls would default to the host (when not an IP).
+  o.servername = t.serverName ?? "";
+  // The chain is verified, the name is not (see TlsConnectOptions.rejectUnauthorized).
+  if (t.rejectUnauthorized) o.checkServerIdentity = noIdentityCheck;
+  if (t.ca !== undefined) o.ca = t.ca;
+  if (t.cert !== undefined) o.cert = t.cert;
+  if (t.key !== undefined) o.key = t.key;
+  if (t.alpn !== undefined && t.alpn.length > 0) o.ALPNProtocols = t.alpn;
+  if (t.minVersion !== undefined) o.minVersion = t.minVersion as tls.SecureVersion;
+  if (t.maxVersion !== undefined) o.maxVersion = t.maxVersion as tls.SecureVersion;
+  let raw: NetSocket;
+  try {
+    raw = tls.connect(o) as unknown as NetSocket;
+  } catch (e) {
+    // Bad arguments (an unparsable PEM) throw synchronously: a closed socket reports ETLS.
+    const dead = new net.Socket({ allowHalfOpen: true }) as NetSocket;
+    const sock = new DenoTcpSocket(dead, events, true, opts.host, opts.port);
+    sock.failed(new RuntimeError("ETLS", `TLS setup failed: ${(e as Error).message}`));
+    queueMicrotask(() => dead.destroy());
+    return sock;
+  }
+  const sock = new DenoTcpSocket(raw, events, true, opts.host, opts.port);
+  sock.tls = t;
+  if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) sock.armConnectTimeout(opts.timeoutMs, opts.host, opts.port);
+  return sock;
+}
+
 function connect(opts: ConnectOptions, events: SocketEvents): TcpSocket {
+  if (opts.tls !== undefined) return connectTls(opts, opts.tls, events);
   const raw = new net.Socket({ allowHalfOpen: true }) as NetSocket;
   const sock = new DenoTcpSocket(raw, events, true, opts.host, opts.port);
   if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) sock.armConnectTimeout(opts.timeoutMs, opts.host, opts.port);

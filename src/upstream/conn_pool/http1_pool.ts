@@ -8,7 +8,7 @@ import { realClock } from "../../core/clock.ts";
 import { CodecError, Http1Parser, type Http1ParserHandler, type ResponseHead } from "../../http/http1/parser.ts";
 import type { HeaderMap } from "../../http/header_map.ts";
 import { BatchedWriter, beginIo, endIo, type WatermarkListener } from "../../network/write_batch.ts";
-import type { Runtime, RuntimeError, SocketEvents, TcpSocket } from "../../runtime/types.ts";
+import type { Runtime, RuntimeError, SocketEvents, TcpSocket, TlsConnectOptions } from "../../runtime/types.ts";
 import type { ClusterStats } from "../cluster_stats.ts";
 import type { Host } from "../host.ts";
 import type { HostResultKind } from "../outlier_detection.ts";
@@ -45,6 +45,8 @@ export interface PoolSettings {
   readonly maxRequestsPerConnection?: number;
   /** Idle keep-alive connections are closed after this many ms; 0 = never. */
   readonly idleTimeoutMs?: number;
+  /** The cluster's upstream TLS (one shared object per cluster); undefined = plain TCP. */
+  readonly tls?: TlsConnectOptions;
 }
 
 /** What a pool reports to its cluster (worker side): host results for outlier detection. */
@@ -106,7 +108,7 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
     stats.upstreamCxTotal.inc();
     stats.upstreamCxHttp1Total.inc();
     stats.upstreamCxActive.inc();
-    this.socket = runtime.connect({ host: host.address, port: host.port, timeoutMs: settings.connectTimeoutMs }, this);
+    this.socket = runtime.connect({ host: host.address, port: host.port, timeoutMs: settings.connectTimeoutMs, tls: settings.tls }, this);
     this.writer = new BatchedWriter(this.socket, settings.bufferLimitBytes, this);
   }
 
