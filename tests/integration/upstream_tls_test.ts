@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import net from "node:net";
 import { join } from "node:path";
 import tls, { type TLSSocket } from "node:tls";
+import { rawConnect } from "../helpers/raw_client.ts";
 import { test } from "../harness.ts";
 import { waitForFile } from "../helpers/files.ts";
 import { simpleConfig, startProxy } from "../helpers/proxy.ts";
@@ -271,6 +272,23 @@ test("upstream TLS: an unreadable certificate file fails the proxy start with th
   await assert.rejects(async () => {
     await using _proxy = await startProxy(cfg);
   }, /cluster 'backend': transport_socket\.typed_config\.common_tls_context\.validation_context\.trusted_ca\.filename: cannot read/);
+}, { skip: SKIP });
+
+test("upstream TLS: tcp_proxy to a TLS cluster speaks TLS to the host (SNI and all)", async () => {
+  const p = makePki();
+  await using up = await startTlsUpstream(p, "server1");
+  const c = tlsConfig(up.port, { sni: "backend.test", common_tls_context: { validation_context: { trusted_ca: { filename: p.file("ca1.crt") } } } });
+  (c.static_resources as any).listeners[0].filter_chains[0].filters = [{
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "tp", cluster: "backend" },
+  }];
+  await using proxy = await startProxy(c);
+  await using client = await rawConnect(proxy.port());
+  client.write("GET / HTTP/1.1\r\nHost: backend.test\r\n\r\n");
+  const text = await client.waitFor((t) => t.includes("hello over TLS"), "the upstream's answer through the TLS pipe");
+  assert.match(text, /^HTTP\/1\.1 200 OK/);
+  assert.deepEqual(up.servernames, ["backend.test"]);
+  assert.equal(proxy.stat("cluster.backend.ssl.handshake"), 1);
 }, { skip: SKIP });
 
 test("upstream TLS: test certificates are removed", () => {

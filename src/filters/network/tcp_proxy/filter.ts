@@ -17,6 +17,7 @@ import { type NetworkFilter, type NetworkFilterStatus, registerNetworkFilterRunt
 import { BatchedWriter, type WatermarkListener } from "../../../network/write_batch.ts";
 import type { Runtime, RuntimeError, SocketEvents, TcpSocket } from "../../../runtime/types.ts";
 import type { ClusterStats } from "../../../upstream/cluster_stats.ts";
+import type { PoolSettings } from "../../../upstream/conn_pool/http1_pool.ts";
 import type { Host } from "../../../upstream/host.ts";
 import type { ThreadLocalCluster, ThreadLocalClusterManager } from "../../../upstream/thread_local_cluster.ts";
 import type { TcpProxyModel } from "./config.ts";
@@ -25,8 +26,6 @@ import type { TcpProxyModel } from "./config.ts";
 export const TCP_PROXY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 
 const TIMER_IDLE = 1;
-const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 /** How long a closed downstream's upstream may take to finish closing (as Connection's delayed close). */
 const DELAYED_CLOSE_MS = 1000;
 let nextConnectionId = 1;
@@ -106,11 +105,12 @@ class UpstreamConnection implements SocketEvents, WatermarkListener {
   /** We closed it (destroy) rather than the peer. */
   local = false;
 
-  constructor(readonly owner: TcpProxyFilter, readonly host: Host, readonly stats: ClusterStats, runtime: Runtime, connectTimeoutMs: number, bufferLimit: number) {
+  constructor(readonly owner: TcpProxyFilter, readonly host: Host, readonly stats: ClusterStats, runtime: Runtime, settings: PoolSettings) {
     stats.upstreamCxTotal.inc();
     stats.upstreamCxActive.inc();
-    this.socket = runtime.connect({ host: host.address, port: host.port, timeoutMs: connectTimeoutMs }, this);
-    this.writer = new BatchedWriter(this.socket, bufferLimit, this);
+    // The cluster's transport socket applies here too (UpstreamTlsContext → TLS to the host).
+    this.socket = runtime.connect({ host: host.address, port: host.port, timeoutMs: settings.connectTimeoutMs, tls: settings.tls }, this);
+    this.writer = new BatchedWriter(this.socket, settings.bufferLimitBytes, this);
   }
 
   /** Flushes what is queued, then sends FIN (our half-close towards the upstream). */
@@ -250,15 +250,7 @@ export class TcpProxyFilter implements NetworkFilter, TimerTarget {
     }
     this.#attempts++;
     this.#host = host;
-    const m = tlc.info.model as { connectTimeoutMs?: number; perConnectionBufferLimitBytes?: number } | undefined;
-    this.#upstream = new UpstreamConnection(
-      this,
-      host,
-      tlc.info.stats,
-      cfg.runtime,
-      m?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      m?.perConnectionBufferLimitBytes ?? DEFAULT_BUFFER_LIMIT,
-    );
+    this.#upstream = new UpstreamConnection(this, host, tlc.info.stats, cfg.runtime, tlc.info.poolSettings);
   }
 
   /** No upstream can be had: close the downstream without flushing (Envoy's onInitFailure). */
