@@ -567,12 +567,6 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
   }
   const tls = c.transport_socket === undefined ? null : parseTransportSocket(ctx, c.transport_socket, "transport_socket");
   if (tls === undefined) ok = false;
-  if (tls && c.health_checks.length > 0) {
-    // Envoy's health checks speak the cluster's transport socket; ours connect in plain TCP
-    // still, which would mark every TLS host unhealthy.
-    ctx.issue("health_checks", "health checks of a cluster with a TLS transport_socket are not supported yet");
-    ok = false;
-  }
   if (!ok) return undefined;
   const hpo = c.common_http_protocol_options;
   return {

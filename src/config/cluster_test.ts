@@ -184,8 +184,6 @@ test("cluster config: unsupported upstream TLS fields are refused with their pat
       `${base}.@type: "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts" is not supported yet (supported: ${TLS_TYPE}, type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer)`],
     [{ transport_socket: { name: "envoy.transport_sockets.tls" } }, `${base}: is required (an UpstreamTlsContext: "@type": "${TLS_TYPE}")`],
     [{ transport_socket_matches: [] }, "transport_socket_matches: is not supported yet"],
-    [{ ...tlsSocket({}), health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }] },
-      "health_checks: health checks of a cluster with a TLS transport_socket are not supported yet"],
   ];
   for (const [raw, line] of cases) {
     const { m, lines } = parse(raw);

@@ -5,6 +5,7 @@
  * `ThreadLocalClusterManager`. Host health flags combine EDS/config health status, active HC and
  * outlier ejection. Workers report per-host results back through `UpstreamEventSink`.
  */
+import { tlsConnectOptions } from "./upstream_tls.ts";
 import type { ClusterModel, EndpointModel } from "../config/model.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { Logger } from "../core/log.ts";
@@ -121,6 +122,7 @@ export class Cluster {
         () => this.stats.upstreamCxTotal.value > 0,
         () => this.changed(),
         (key) => this.outlier?.uneject(key),
+        m.tls ? tlsConnectOptions(m.name, m.tls, mgr.store) : undefined,
       );
     }
     if (m.outlierDetection) {

@@ -6,6 +6,7 @@
  * uses a fresh connection (`reuse_connection` is not supported).
  * https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/health_checking
  */
+import type { TlsConnectOptions } from "../runtime/types.ts";
 import type { HealthCheckModel } from "../config/model.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Counter, Gauge, StatsStore } from "../core/stats.ts";
@@ -80,6 +81,8 @@ export class HealthChecker {
     readonly onChange: () => void,
     /** Called for every successful check (outlier detection unejects the host). */
     readonly onSuccess: (key: string) => void = () => {},
+    /** The cluster's transport socket: checks speak TLS to a TLS cluster, as Envoy's do. */
+    readonly tls?: TlsConnectOptions,
   ) {
     const h = config.http;
     if (h) {
@@ -200,7 +203,7 @@ export class HealthChecker {
       hc.timeout = undefined;
       finish(false, true);
     }, c.timeoutMs);
-    const sock = this.runtime.connect({ host: hc.target.address, port: hc.target.port, timeoutMs: c.timeoutMs }, events);
+    const sock = this.runtime.connect({ host: hc.target.address, port: hc.target.port, timeoutMs: c.timeoutMs, tls: this.tls }, events);
     if (done) {
       sock.destroy();
       return;

@@ -13,7 +13,7 @@ import net from "node:net";
 import { join } from "node:path";
 import tls, { type TLSSocket } from "node:tls";
 import { rawConnect } from "../helpers/raw_client.ts";
-import { test } from "../harness.ts";
+import { test, waitFor } from "../harness.ts";
 import { waitForFile } from "../helpers/files.ts";
 import { simpleConfig, startProxy } from "../helpers/proxy.ts";
 
@@ -290,6 +290,29 @@ test("upstream TLS: tcp_proxy to a TLS cluster speaks TLS to the host (SNI and a
   assert.deepEqual(up.servernames, ["backend.test"]);
   assert.equal(proxy.stat("cluster.backend.ssl.handshake"), 1);
 }, { skip: SKIP });
+
+test("upstream TLS: health checks speak TLS to a TLS cluster; a bad chain marks the host unhealthy", async () => {
+  const p = makePki();
+  const hc = [{ timeout: "1s", interval: "0.2s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/healthz" } }];
+  await using good = await startTlsUpstream(p, "server1");
+  const ok = tlsConfig(good.port, { sni: "backend.test", common_tls_context: { validation_context: { trusted_ca: { filename: p.file("ca1.crt") } } } });
+  (ok.static_resources as any).clusters[0].health_checks = hc;
+  await using proxy = await startProxy(ok);
+  await waitFor(() => good.servernames.length >= 1, "a health check over TLS");
+  assert.equal((await (await fetch(proxy.url("/"))).text()).startsWith("hello over TLS"), true);
+  // Same CA, but the upstream's certificate comes from another one: checks fail → no healthy host.
+  await using bad = await startTlsUpstream(p, "server2");
+  const nok = tlsConfig(bad.port, { sni: "backend.test", common_tls_context: { validation_context: { trusted_ca: { filename: p.file("ca1.crt") } } } });
+  (nok.static_resources as any).clusters[0].health_checks = hc;
+  // Without this, Envoy's panic mode (0% healthy < 50%) would still send to the host (UF).
+  (nok.static_resources as any).clusters[0].common_lb_config = { healthy_panic_threshold: { value: 0 } };
+  await using proxy2 = await startProxy(nok);
+  await waitFor(() => proxy2.stat("cluster.backend.health_check.failure") >= 1, "the failed TLS health check");
+  const r = await fetch(proxy2.url("/"));
+  assert.equal(r.status, 503);
+  assert.equal(await r.text(), "no healthy upstream");
+  assert.equal(bad.servernames.length, 0, "the upstream never got a request");
+}, { skip: SKIP, timeoutMs: 15000 });
 
 test("upstream TLS: test certificates are removed", () => {
   if (pki) rmSync(pki.dir, { recursive: true, force: true });
