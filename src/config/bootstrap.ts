@@ -7,6 +7,7 @@ import * as v from "valibot";
 import type { ParseContext } from "../registry/registry.ts";
 import { addressSchema, DEFAULT_BUFFER_LIMIT_BYTES } from "./address.ts";
 import { parseCluster } from "./cluster.ts";
+import { parseFilterList } from "./filter_list.ts";
 import { isIpLiteral } from "./ip.ts";
 import type {
   AdminModel,
@@ -16,7 +17,6 @@ import type {
   FilterChainMatchModel,
   FilterChainModel,
   ListenerModel,
-  NetworkFilterModel,
   NodeModel,
   SocketAddressModel,
 } from "./model.ts";
@@ -187,32 +187,6 @@ function checkIpAddress(addr: SocketAddressModel, ctx: ParseContext, relPath: st
   return false;
 }
 
-function parseNetworkFilters(raw: unknown[], ctx: ParseContext): NetworkFilterModel[] | undefined {
-  const out: NetworkFilterModel[] = [];
-  let ok = true;
-  raw.forEach((entry, i) => {
-    const c = ctx.child(`[${i}]`);
-    const f = parseWith(c, networkFilterSchema, entry);
-    const typed = c.parseTypedConfig(isMapping(entry) ? entry.typed_config : undefined, "typed_config", "network_filter");
-    if (!f || !typed) {
-      ok = false;
-      return;
-    }
-    // Envoy: a terminal filter must be last, and the last filter must be terminal.
-    const last = i === raw.length - 1;
-    const terminal = typed.extension.terminal === true;
-    if (terminal && !last) {
-      c.issue("", `terminal filter named ${JSON.stringify(f.name)} of type ${typed.extension.name} must be the last filter in a network filter chain`);
-      ok = false;
-    } else if (!terminal && last) {
-      c.issue("", `non-terminal filter named ${JSON.stringify(f.name)} of type ${typed.extension.name} is the last filter in a network filter chain`);
-      ok = false;
-    }
-    out.push({ name: f.name, typeUrl: typed.typeUrl, config: typed.config });
-  });
-  return ok ? out : undefined;
-}
-
 /** Control side: the CIDR ranges of one FilterChainMatch field, masked; issues at `field[i]`. */
 function cidrRanges(raw: readonly { address_prefix: string; prefix_len: number }[], ctx: ParseContext, field: string): CidrRangeModel[] | undefined {
   const out: CidrRangeModel[] = [];
@@ -263,7 +237,7 @@ function parseFilterChainMatch(raw: unknown, ctx: ParseContext): FilterChainMatc
 function parseFilterChain(raw: unknown, ctx: ParseContext): FilterChainModel | undefined {
   const fc = parseWith(ctx, filterChainSchema, raw);
   const rawFilters = isMapping(raw) && Array.isArray(raw.filters) ? raw.filters : [];
-  const filters = parseNetworkFilters(rawFilters, ctx.child("filters"));
+  const filters = parseFilterList(rawFilters, ctx.child("filters"), networkFilterSchema, "network_filter", "network");
   const match = isMapping(raw) && raw.filter_chain_match !== undefined
     ? parseFilterChainMatch(raw.filter_chain_match, ctx.child("filter_chain_match"))
     : undefined;

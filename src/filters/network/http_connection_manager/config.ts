@@ -4,7 +4,8 @@
  */
 import * as v from "valibot";
 import { checkFormat, parseAccessLogFilter, parseAccessLogs, substitutionFormatString } from "../../../config/access_log.ts";
-import type { HcmModel, HttpFilterModel, LocalReplyMapperModel, LocalReplyModel } from "../../../config/model.ts";
+import type { HcmModel, LocalReplyMapperModel, LocalReplyModel } from "../../../config/model.ts";
+import { parseFilterList } from "../../../config/filter_list.ts";
 import { parseRouteConfiguration } from "../../../config/route.ts";
 import { any, bool, duration, enumOf, inlineDataSource, isMapping, leaf, list, message, parseWith, Problem, str, uint32 } from "../../../config/schema.ts";
 import { type ConfigExtension, type ParseContext, registerConfigExtension } from "../../../registry/registry.ts";
@@ -144,34 +145,6 @@ const httpFilterSchema = message(
   { unsupported: ["config_discovery", "is_optional", "disabled"] },
 );
 
-/** Control side: parses `http_filters` and applies Envoy's terminal-filter rule (the terminal
- *  filter, the router, must be last, and the last filter must be terminal; an empty list is
- *  accepted, as Envoy does). */
-function parseHttpFilters(raw: unknown[], ctx: ParseContext): HttpFilterModel[] | undefined {
-  const out: HttpFilterModel[] = [];
-  let ok = true;
-  raw.forEach((entry, i) => {
-    const c = ctx.child(`[${i}]`);
-    const f = parseWith(c, httpFilterSchema, entry);
-    const typed = c.parseTypedConfig(isMapping(entry) ? entry.typed_config : undefined, "typed_config", "http_filter");
-    if (!f || !typed) {
-      ok = false;
-      return;
-    }
-    const last = i === raw.length - 1;
-    const terminal = typed.extension.terminal === true;
-    if (terminal && !last) {
-      c.issue("", `terminal filter named ${JSON.stringify(f.name)} of type ${typed.extension.name} must be the last filter in a http filter chain`);
-      ok = false;
-    } else if (!terminal && last) {
-      c.issue("", `non-terminal filter named ${JSON.stringify(f.name)} of type ${typed.extension.name} is the last filter in a http filter chain`);
-      ok = false;
-    }
-    out.push({ name: f.name, typeUrl: typed.typeUrl, config: typed.config });
-  });
-  return ok ? out : undefined;
-}
-
 /** Control side: the HttpConnectionManager config extension. */
 export const httpConnectionManagerExtension: ConfigExtension<HcmModel> = {
   name: "envoy.filters.network.http_connection_manager",
@@ -184,7 +157,7 @@ export const httpConnectionManagerExtension: ConfigExtension<HcmModel> = {
     // run reports every problem.
     const raw = isMapping(json) ? json : {};
     const routeConfig = raw.route_config === undefined ? undefined : parseRouteConfiguration(raw.route_config, ctx.child("route_config"));
-    const httpFilters = Array.isArray(raw.http_filters) ? parseHttpFilters(raw.http_filters, ctx.child("http_filters")) : [];
+    const httpFilters = Array.isArray(raw.http_filters) ? parseFilterList(raw.http_filters, ctx.child("http_filters"), httpFilterSchema, "http_filter", "http") : [];
     const accessLog = Array.isArray(raw.access_log) ? parseAccessLogs(raw.access_log, ctx.child("access_log")) : [];
     const localReply = raw.local_reply_config === undefined
       ? { mappers: [], bodyFormat: "", contentType: "text/plain" }
