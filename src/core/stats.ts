@@ -263,10 +263,6 @@ export class StatsStore implements StatsSource {
     return out;
   }
 
-  /** A view that prefixes every name with `prefix` (which should end with "."). */
-  scope(prefix: string): StatsScope {
-    return new StatsScope(this, prefix);
-  }
 
   /** Every stat's descriptor, in creation order. */
   descriptors(): readonly StatDescriptor[] {
@@ -368,21 +364,4 @@ export function formatHistogram(h: HistogramSummary): string {
     return Number.isNaN(v) ? "nan" : String(Math.round(v * 1000) / 1000);
   };
   return QUANTILES.map((x) => `P${x * 100}(nan,${q(x)})`).join(" ");
-}
-
-/** A name prefix over a StatsStore (control side, at build time). */
-export class StatsScope {
-  constructor(readonly store: StatsStore, readonly prefix: string) {}
-  /** Counter `prefix + name`. */
-  counter(name: string): Counter {
-    return this.store.counter(this.prefix + name);
-  }
-  /** Gauge `prefix + name`. */
-  gauge(name: string, importMode: ImportMode = "accumulate"): Gauge {
-    return this.store.gauge(this.prefix + name, importMode);
-  }
-  /** A nested scope. */
-  scope(prefix: string): StatsScope {
-    return new StatsScope(this.store, this.prefix + prefix);
-  }
 }
