@@ -14,6 +14,23 @@ import { file_envoy_extensions_access_loggers_file_v3_file } from "../gen/envoy/
 import { file_envoy_extensions_access_loggers_stream_v3_stream } from "../gen/envoy/extensions/access_loggers/stream/v3/stream_pb.ts";
 import { file_envoy_extensions_filters_http_router_v3_router } from "../gen/envoy/extensions/filters/http/router/v3/router_pb.ts";
 import { file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import { file_envoy_extensions_filters_http_cors_v3_cors } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.ts";
+import { file_envoy_extensions_filters_http_fault_v3_fault } from "../gen/envoy/extensions/filters/http/fault/v3/fault_pb.ts";
+import { file_envoy_extensions_filters_http_local_ratelimit_v3_local_rate_limit } from "../gen/envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit_pb.ts";
+import { file_envoy_extensions_filters_http_buffer_v3_buffer } from "../gen/envoy/extensions/filters/http/buffer/v3/buffer_pb.ts";
+import { file_envoy_extensions_filters_http_header_mutation_v3_header_mutation } from "../gen/envoy/extensions/filters/http/header_mutation/v3/header_mutation_pb.ts";
+import { file_envoy_extensions_filters_http_health_check_v3_health_check } from "../gen/envoy/extensions/filters/http/health_check/v3/health_check_pb.ts";
+import { file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy } from "../gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
+import { file_envoy_extensions_filters_network_rbac_v3_rbac } from "../gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.ts";
+import { file_envoy_extensions_filters_network_local_ratelimit_v3_local_rate_limit } from "../gen/envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit_pb.ts";
+import { file_envoy_extensions_filters_network_connection_limit_v3_connection_limit } from "../gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.ts";
+import { file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector } from "../gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.ts";
+import { file_envoy_extensions_filters_listener_proxy_protocol_v3_proxy_protocol } from "../gen/envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol_pb.ts";
+import { file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector } from "../gen/envoy/extensions/filters/listener/http_inspector/v3/http_inspector_pb.ts";
+import { file_envoy_extensions_transport_sockets_tls_v3_tls } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
+import { file_envoy_extensions_transport_sockets_raw_buffer_v3_raw_buffer } from "../gen/envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer_pb.ts";
+import { file_envoy_extensions_upstreams_http_v3_http_protocol_options } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
+import { file_envoy_service_secret_v3_sds } from "../gen/envoy/service/secret/v3/sds_pb.ts";
 import { file_envoy_service_discovery_v3_ads } from "../gen/envoy/service/discovery/v3/ads_pb.ts";
 
 /** `type_url` of the four resource types Legate subscribes to (Envoy's xds_protocol names). */
@@ -39,6 +56,23 @@ const FILES: readonly DescFile[] = [
   file_envoy_extensions_filters_http_router_v3_router,
   file_envoy_extensions_access_loggers_file_v3_file,
   file_envoy_extensions_access_loggers_stream_v3_stream,
+  file_envoy_extensions_filters_http_cors_v3_cors,
+  file_envoy_extensions_filters_http_fault_v3_fault,
+  file_envoy_extensions_filters_http_local_ratelimit_v3_local_rate_limit,
+  file_envoy_extensions_filters_http_buffer_v3_buffer,
+  file_envoy_extensions_filters_http_header_mutation_v3_header_mutation,
+  file_envoy_extensions_filters_http_health_check_v3_health_check,
+  file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy,
+  file_envoy_extensions_filters_network_rbac_v3_rbac,
+  file_envoy_extensions_filters_network_local_ratelimit_v3_local_rate_limit,
+  file_envoy_extensions_filters_network_connection_limit_v3_connection_limit,
+  file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector,
+  file_envoy_extensions_filters_listener_proxy_protocol_v3_proxy_protocol,
+  file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector,
+  file_envoy_extensions_transport_sockets_tls_v3_tls,
+  file_envoy_extensions_transport_sockets_raw_buffer_v3_raw_buffer,
+  file_envoy_extensions_upstreams_http_v3_http_protocol_options,
+  file_envoy_service_secret_v3_sds,
 ];
 
 /** Lists `files` and everything they import, each once, dependencies first. */

@@ -190,9 +190,9 @@ test("the type registry knows every subscribed resource type and refuses unknown
   // An Any whose type Legate does not know cannot be printed: the xDS client must reject that
   // resource (NACK), as Envoy does for an unregistered typed_config.
   const unknown = create(DiscoveryResponseSchema, {
-    resources: [{ typeUrl: "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", value: new Uint8Array() }],
+    resources: [{ typeUrl: "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy", value: new Uint8Array() }],
   });
-  assert.throws(() => toJson(DiscoveryResponseSchema, unknown, { registry }), /TcpProxy/);
+  assert.throws(() => toJson(DiscoveryResponseSchema, unknown, { registry }), /RedisProxy/);
 });
 
 test("ADS service descriptor has the SotW and delta streaming methods", () => {
