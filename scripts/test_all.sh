@@ -5,6 +5,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=node_modules/.bin
 status=0
+# Real clients some tests drive (wrk, curl, openssl): installed with apt-get when missing.
+pkgs=()
+for t in wrk curl openssl; do command -v "$t" >/dev/null || pkgs+=("$t"); done
+if ((${#pkgs[@]})); then
+  SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+  echo "== installing ${pkgs[*]} with apt-get"
+  { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" ||
+    { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"; }; } >/dev/null 2>&1 ||
+    echo "warning: could not install ${pkgs[*]}; the tests that drive them will fail"
+fi
 echo "== typecheck"; $BIN/tsc -p . || status=1
 echo "== portability (only src/runtime/ may name Bun, Deno or node:*)"; $BIN/bun scripts/check_imports.ts || status=1
 echo "== build dist/legate (the end-to-end tests drive it)"; bash scripts/build.sh || status=1

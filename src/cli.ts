@@ -41,7 +41,38 @@ export const USAGE = `Usage: legate [options]
   -l, --log-level LEVEL      trace, debug, info, warning, error, critical, off
       --version              print the version and exit
   -h, --help                 this text
+
+       legate xds-server --snapshot FILE_OR_DIR [--port N] [--host ADDR] [--rest-port N]
+                             an xDS management server for tests and demos (see its --help)
 `;
+
+/** One command-line flag: its name (`--x` of `--x=v` too), as written, and its value (the
+ *  `=v` part, else the next argument, consumed; "needs a value" when there is none). */
+export interface CliFlag {
+  readonly name: string;
+  readonly raw: string;
+  value(): string;
+}
+
+/** Walks argv flag by flag; a flag's value() consumes the following argument when needed. */
+export function* cliFlags(argv: readonly string[]): Generator<CliFlag> {
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const eq = raw.indexOf("=");
+    const inline = raw.startsWith("--") && eq > 0 ? raw.slice(eq + 1) : undefined;
+    const name = inline !== undefined ? raw.slice(0, eq) : raw;
+    yield {
+      name,
+      raw,
+      value: (): string => {
+        if (inline !== undefined) return inline;
+        const v = argv[++i];
+        if (v === undefined) throw new Error(`${name} needs a value`);
+        return v;
+      },
+    };
+  }
+}
 
 /** Parses argv (without the program name); throws Error with a user-facing message. */
 export function parseArgs(argv: readonly string[]): CliOptions {
@@ -65,20 +96,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${flag} must be a number of seconds, not '${v}'`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]!;
-    let value: string | undefined;
-    const eq = arg.indexOf("=");
-    if (arg.startsWith("--") && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const next = (): string => {
-      if (value !== undefined) return value;
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
+  for (const { name: arg, raw, value: next } of cliFlags(argv)) {
     switch (arg) {
       case "-c":
       case "--config-path":
@@ -137,7 +155,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         o.help = true;
         break;
       default:
-        throw new Error(`unknown option '${argv[i]}' (see --help)`);
+        throw new Error(`unknown option '${raw}' (see --help)`);
     }
   }
   return o;

@@ -3,7 +3,8 @@
  *  - `--mode validate`: check the config, print OK or every error, exit 0 or 1;
  *  - supervisor (default): owns the listening sockets, runs generations, hot-restarts on SIGHUP;
  *  - generation: started by the supervisor (inherited sockets, IPC channel), serves traffic;
- *  - `--disable-hot-restart`: one process that binds and serves by itself.
+ *  - `--disable-hot-restart`: one process that binds and serves by itself;
+ *  - `xds-server …`: the test/example xDS management server (src/xds/server/cli.ts).
  */
 import { type CliOptions, parseArgs, USAGE } from "./cli.ts";
 import { loadConfigFromSources } from "./config/sources.ts";
@@ -33,6 +34,11 @@ function fail(msg: string, code = 1): never {
 }
 
 const argv = runtime.args();
+// Subcommand: the test/example xDS management server (src/xds/server/).
+if (argv[0] === "xds-server") {
+  const { runXdsServerCli } = await import("./xds/server/cli.ts");
+  runtime.exit(await runXdsServerCli(runtime, argv.slice(1)));
+}
 let opts: CliOptions;
 try {
   opts = parseArgs(argv);

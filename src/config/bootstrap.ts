@@ -8,29 +8,40 @@ import type { ParseContext } from "../registry/registry.ts";
 import { addressSchema, DEFAULT_BUFFER_LIMIT_BYTES } from "./address.ts";
 import { parseCluster } from "./cluster.ts";
 import { parseFilterList } from "./filter_list.ts";
+import { parseDownstreamTransportSocket } from "./downstream_tls.ts";
 import { isIpLiteral } from "./ip.ts";
 import type {
   AdminModel,
   BootstrapModel,
   CidrRangeModel,
   ClusterModel,
+  ConfigSourceModel,
+  DynamicResourcesModel,
   FilterChainMatchModel,
   FilterChainModel,
   ListenerModel,
   NodeModel,
   SocketAddressModel,
 } from "./model.ts";
-import { any, enumOf, isMapping, list, message, parseWith, str, uint32 } from "./schema.ts";
+import { any, describe, enumOf, isMapping, leaf, list, message, parseWith, Problem, str, uint32 } from "./schema.ts";
+import { parseApiConfigSource, parseConfigSource } from "./config_source.ts";
 import { DuplicateFilterChainMatch, FilterChainMatcher, normalizeCidr } from "../listener/filter_chain_match.ts";
+// [listener filters]
+import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, parseListenerFilters } from "./listener_filters.ts";
+import { bool as lfBool, duration as lfDuration } from "./schema.ts";
+// [/listener filters]
 
 const nodeSchema = message(
-  { id: v.optional(str(), ""), cluster: v.optional(str(), "") },
+  {
+    id: v.optional(str(), ""),
+    cluster: v.optional(str(), ""),
+    metadata: v.optional(leaf((x) => isMapping(x) ? x : new Problem(`expected a mapping (google.protobuf.Struct), got ${describe(x)}`))),
+    locality: v.optional(message({ region: v.optional(str(), ""), zone: v.optional(str(), ""), sub_zone: v.optional(str(), "") })),
+    user_agent_name: v.optional(str()),
+  },
   {
     unsupported: [
-      "metadata",
       "dynamic_parameters",
-      "locality",
-      "user_agent_name",
       "user_agent_version",
       "user_agent_build_version",
       "extensions",
@@ -50,12 +61,22 @@ const staticResourcesSchema = message(
   { unsupported: ["secrets"] },
 );
 
+const dynamicResourcesSchema = message(
+  { lds_config: v.optional(any), cds_config: v.optional(any), ads_config: v.optional(any) },
+  { unsupported: ["lds_resources_locator", "cds_resources_locator"] },
+);
+
 const bootstrapSchema = message(
-  { node: v.optional(nodeSchema), admin: v.optional(adminSchema), static_resources: v.optional(staticResourcesSchema) },
+  {
+    node: v.optional(nodeSchema),
+    admin: v.optional(adminSchema),
+    static_resources: v.optional(staticResourcesSchema),
+    // Parsed by parseDynamicResources (its own paths).
+    dynamic_resources: v.optional(any),
+  },
   {
     unsupported: [
       "node_context_params",
-      "dynamic_resources",
       "cluster_manager",
       "hds_config",
       "flags_path",
@@ -101,6 +122,9 @@ const listenerSchema = message(
     filter_chains: v.optional(list, []),
     default_filter_chain: v.optional(any),
     per_connection_buffer_limit_bytes: v.optional(uint32({ wrapper: true }), DEFAULT_BUFFER_LIMIT_BYTES),
+    listener_filters: v.optional(any), // [listener filters] parsed by parseListenerFilters
+    listener_filters_timeout: v.optional(lfDuration()),
+    continue_on_listener_filters_timeout: v.optional(lfBool(), false),
   },
   {
     unsupported: [
@@ -110,9 +134,6 @@ const listenerSchema = message(
       "use_original_dst",
       "metadata",
       "drain_type",
-      "listener_filters",
-      "listener_filters_timeout",
-      "continue_on_listener_filters_timeout",
       "transparent",
       "freebind",
       "socket_options",
@@ -162,8 +183,8 @@ const filterChainMatchSchema = message(
 );
 
 const filterChainSchema = message(
-  { name: v.optional(str(), ""), filters: v.optional(list, []), filter_chain_match: v.optional(any) },
-  { unsupported: ["use_proxy_proto", "metadata", "transport_socket", "transport_socket_connect_timeout", "on_demand_configuration"] },
+  { name: v.optional(str(), ""), filters: v.optional(list, []), filter_chain_match: v.optional(any), transport_socket: v.optional(any) },
+  { unsupported: ["use_proxy_proto", "metadata", "transport_socket_connect_timeout", "on_demand_configuration"] },
 );
 
 const networkFilterSchema = message(
@@ -241,11 +262,13 @@ function parseFilterChain(raw: unknown, ctx: ParseContext): FilterChainModel | u
   const match = isMapping(raw) && raw.filter_chain_match !== undefined
     ? parseFilterChainMatch(raw.filter_chain_match, ctx.child("filter_chain_match"))
     : undefined;
-  if (!fc || !filters || match === null) return undefined;
-  return { name: fc.name, filters, ...(match ? { match } : {}) };
+  const tls = isMapping(raw) && raw.transport_socket !== undefined ? parseDownstreamTransportSocket(ctx, raw.transport_socket, "transport_socket") : null;
+  if (!fc || !filters || match === null || tls === undefined) return undefined;
+  return { name: fc.name, filters, ...(match ? { match } : {}), ...(tls ? { tls } : {}) };
 }
 
-function parseListener(raw: unknown, index: number, ctx: ParseContext): ListenerModel | undefined {
+/** Control side: one listener (static_resources.listeners[index], or an LDS resource). */
+export function parseListener(raw: unknown, index: number, ctx: ParseContext): ListenerModel | undefined {
   const l = parseWith(ctx, listenerSchema, raw);
   const rawChains = isMapping(raw) && Array.isArray(raw.filter_chains) ? raw.filter_chains : [];
   const filterChains: FilterChainModel[] = [];
@@ -264,6 +287,12 @@ function parseListener(raw: unknown, index: number, ctx: ParseContext): Listener
     defaultFilterChain = parseFilterChain(raw.default_filter_chain, ctx.child("default_filter_chain"));
     if (!defaultFilterChain) ok = false;
   }
+  // [listener filters]
+  const listenerFilters = isMapping(raw) && raw.listener_filters !== undefined
+    ? parseListenerFilters(raw.listener_filters, ctx.child("listener_filters"))
+    : [];
+  if (!listenerFilters) ok = false;
+  // [/listener filters]
   if (!l) return undefined;
   if (rawChains.length === 0 && !defaultFilterChain) {
     ctx.issue("filter_chains", "no filter chains specified");
@@ -289,6 +318,14 @@ function parseListener(raw: unknown, index: number, ctx: ParseContext): Listener
     filterChains,
     perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
     ...(defaultFilterChain ? { defaultFilterChain } : {}),
+    // [listener filters] only when configured, so a listener without them is unchanged
+    ...(listenerFilters && listenerFilters.length > 0
+      ? {
+        listenerFilters,
+        listenerFiltersTimeoutMs: l.listener_filters_timeout ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
+        continueOnListenerFiltersTimeout: l.continue_on_listener_filters_timeout,
+      }
+      : {}),
   };
 }
 
@@ -354,7 +391,57 @@ export function parseBootstrap(raw: unknown, ctx: ParseContext): BootstrapModel 
     if (!checkIpAddress(b.admin.address, ctx, "admin.address")) ok = false;
     admin = { address: b.admin.address, accessLogPath: b.admin.access_log_path };
   }
+  let dynamicResources: DynamicResourcesModel | undefined;
+  if (isMapping(raw) && raw.dynamic_resources !== undefined) {
+    // The xDS servers must be static clusters (Envoy: they cannot come from CDS).
+    dynamicResources = parseDynamicResources(raw.dynamic_resources, ctx.child("dynamic_resources"), clusterNames);
+    if (!dynamicResources) ok = false;
+  }
   if (!ok || !b) return undefined;
-  const node: NodeModel = { id: b.node?.id ?? "", cluster: b.node?.cluster ?? "" };
-  return { node, admin, listeners, clusters };
+  const n = b.node;
+  const node: NodeModel = {
+    id: n?.id ?? "",
+    cluster: n?.cluster ?? "",
+    ...(n?.metadata ? { metadata: n.metadata } : {}),
+    ...(n?.locality ? { locality: { region: n.locality.region, zone: n.locality.zone, subZone: n.locality.sub_zone } } : {}),
+    ...(n?.user_agent_name !== undefined ? { userAgentName: n.user_agent_name } : {}),
+  };
+  return { node, admin, listeners, clusters, ...(dynamicResources ? { dynamicResources } : {}) };
+}
+
+/** Control side: `dynamic_resources`; `ads: {}` sources need an ads_config. */
+function parseDynamicResources(raw: unknown, parent: ParseContext, staticClusters: ReadonlySet<string>): DynamicResourcesModel | undefined {
+  const d = parseWith(parent, dynamicResourcesSchema, raw);
+  if (!d) return undefined;
+  let ok = true;
+  const ads = d.ads_config === undefined ? undefined : parseApiConfigSource(d.ads_config, withClusters(parent.child("ads_config"), staticClusters), true);
+  if (d.ads_config !== undefined && !ads) ok = false;
+  const src = (field: "lds_config" | "cds_config"): ConfigSourceModel | undefined => {
+    if (d[field] === undefined) return undefined;
+    const c = parseConfigSource(d[field], withClusters(parent.child(field), staticClusters));
+    if (!c) {
+      ok = false;
+      return undefined;
+    }
+    if (c.kind === "ads" && d.ads_config === undefined) {
+      parent.issue(`${field}.ads`, "an ADS config source needs dynamic_resources.ads_config");
+      ok = false;
+    }
+    return c;
+  };
+  const lds = src("lds_config");
+  const cds = src("cds_config");
+  if (!ok) return undefined;
+  return { ...(lds ? { lds } : {}), ...(cds ? { cds } : {}), ...(ads ? { ads } : {}) };
+}
+
+/** A context whose cluster check uses `names` (the static clusters). */
+function withClusters(ctx: ParseContext, names: ReadonlySet<string>): ParseContext {
+  return {
+    path: ctx.path,
+    clusterNames: names,
+    issue: (rel, msg) => ctx.issue(rel, msg),
+    child: (rel) => withClusters(ctx.child(rel), names),
+    parseTypedConfig: (t, rel, cat) => ctx.parseTypedConfig(t, rel, cat),
+  };
 }

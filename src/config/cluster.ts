@@ -6,6 +6,7 @@
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/cluster.proto
  */
 import * as v from "valibot";
+import { parseConfigSource } from "./config_source.ts";
 import type { ParseContext } from "../registry/registry.ts";
 import { addressSchema, DEFAULT_BUFFER_LIMIT_BYTES } from "./address.ts";
 import { isIpLiteral } from "./ip.ts";
@@ -18,7 +19,7 @@ import type {
   PemSourceModel,
   UpstreamTlsModel,
 } from "./model.ts";
-import { any, bool, decodeBase64Utf8, duration, enumOf, leaf, message, parseWith, Problem, str, uint32 } from "./schema.ts";
+import { any, bool, decodeBase64Utf8, describe, duration, enumOf, isMapping, leaf, message, parseWith, Problem, str, uint32 } from "./schema.ts";
 
 /** `type.v3.Percent` ({value: 0..100}) as a number. */
 const percent = v.pipe(
@@ -193,11 +194,11 @@ const httpProtocolOptionsSchema = message(
 
 /** The UpstreamTlsContext type URL. */
 export const UPSTREAM_TLS_CONTEXT_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
-const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+export const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 
 /** A DataSource holding PEM: a file name (read by the control side when the config is applied)
  *  or inline text (`inline_string`, or `inline_bytes` in base64). */
-const pemSourceSchema = v.pipe(
+export const pemSourceSchema = v.pipe(
   message(
     { filename: v.optional(str({ nonEmpty: true })), inline_string: v.optional(str({ nonEmpty: true })), inline_bytes: v.optional(str({ nonEmpty: true })) },
     {
@@ -218,12 +219,12 @@ const pemSourceSchema = v.pipe(
   }),
 );
 
-const tlsCertificateSchema = message(
+export const tlsCertificateSchema = message(
   { certificate_chain: pemSourceSchema, private_key: pemSourceSchema },
   { unsupported: ["pkcs12", "watched_directory", "private_key_provider", "password", "ocsp_staple", "signed_certificate_timestamp"] },
 );
 
-const validationContextSchema = message(
+export const validationContextSchema = message(
   { trusted_ca: v.optional(pemSourceSchema) },
   {
     unsupported: [
@@ -235,8 +236,8 @@ const validationContextSchema = message(
   },
 );
 
-const TLS_VERSIONS = ["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] as const;
-const NODE_TLS_VERSION = { TLS_AUTO: undefined, TLSV1_0: "TLSv1", TLSV1_1: "TLSv1.1", TLSV1_2: "TLSv1.2", TLSV1_3: "TLSv1.3" } as const;
+export const TLS_VERSIONS = ["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] as const;
+export const NODE_TLS_VERSION = { TLS_AUTO: undefined, TLSV1_0: "TLSv1", TLSV1_1: "TLSv1.1", TLSV1_2: "TLSv1.2", TLSV1_3: "TLSv1.3" } as const;
 
 const tlsParamsSchema = message(
   {
@@ -271,15 +272,27 @@ const upstreamTlsContextSchema = message(
   { unsupported: ["auto_host_sni", "auto_sni_san_validation", "allow_renegotiation", "max_session_keys", "enforce_rsa_key_usage"] },
 );
 
-const transportSocketSchema = message({ name: v.optional(str(), ""), typed_config: v.optional(any) }, { unsupported: ["config"] });
+export const transportSocketSchema = message({ name: v.optional(str(), ""), typed_config: v.optional(any) }, { unsupported: ["config"] });
 
 /** Control side: parses `transport_socket` (at `at`); null = plain TCP (raw_buffer); undefined
  *  = problems reported. */
-function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): UpstreamTlsModel | null | undefined {
+/**
+ * Control side: the shared first half of parsing a `transport_socket` (cluster or filter chain):
+ * `null` for raw_buffer (plain TCP), the TLS context's fields (without `@type`) when it is
+ * `tlsType`, undefined after reporting a problem. `what` names the TLS context in messages.
+ */
+export function transportSocketTlsFields(
+  ctx: ParseContext,
+  raw: unknown,
+  at: string,
+  tlsType: string,
+  what: string,
+  refuse: (url: string) => string,
+): Record<string, unknown> | null | undefined {
   const ts = parseWith(ctx, transportSocketSchema, raw, at);
   if (!ts) return undefined;
   const typed = ts.typed_config;
-  const url = typed !== null && typeof typed === "object" && !Array.isArray(typed) ? (typed as Record<string, unknown>)["@type"] : undefined;
+  const url = isMapping(typed) ? typed["@type"] : undefined;
   if (url === RAW_BUFFER_TYPE || (typed === undefined && ts.name === "envoy.transport_sockets.raw_buffer")) {
     const { "@type": _, ...rest } = (typed ?? {}) as Record<string, unknown>;
     for (const k of Object.keys(rest)) ctx.issue(`${at}.typed_config`, `unknown field ${JSON.stringify(k)}`);
@@ -287,17 +300,22 @@ function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): Upst
   }
   if (typed === undefined) {
     ctx.issue(`${at}.typed_config`, ts.name === "envoy.transport_sockets.tls"
-      ? `is required (an UpstreamTlsContext: "@type": "${UPSTREAM_TLS_CONTEXT_TYPE}")`
+      ? `is required (${what}: "@type": "${tlsType}")`
       : `is required; supported transport sockets: envoy.transport_sockets.tls, envoy.transport_sockets.raw_buffer`);
     return undefined;
   }
-  if (url !== UPSTREAM_TLS_CONTEXT_TYPE) {
-    ctx.issue(`${at}.typed_config.@type`, typeof url === "string"
-      ? `${JSON.stringify(url)} is not supported yet (supported: ${UPSTREAM_TLS_CONTEXT_TYPE}, ${RAW_BUFFER_TYPE})`
-      : "is required");
+  if (url !== tlsType) {
+    ctx.issue(`${at}.typed_config.@type`, typeof url === "string" ? refuse(url) : "is required");
     return undefined;
   }
   const { "@type": _, ...fields } = typed as Record<string, unknown>;
+  return fields;
+}
+
+function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): UpstreamTlsModel | null | undefined {
+  const fields = transportSocketTlsFields(ctx, raw, at, UPSTREAM_TLS_CONTEXT_TYPE, "an UpstreamTlsContext", (url) =>
+    `${JSON.stringify(url)} is not supported yet (supported: ${UPSTREAM_TLS_CONTEXT_TYPE}, ${RAW_BUFFER_TYPE})`);
+  if (fields === null || fields === undefined) return fields;
   const t = parseWith(ctx, upstreamTlsContextSchema, fields, `${at}.typed_config`);
   if (!t) return undefined;
   let ok = true;
@@ -335,7 +353,10 @@ function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): Upst
 const clusterSchema = message(
   {
     name: str({ nonEmpty: true }),
-    type: v.optional(enumOf(["STATIC", "STRICT_DNS", "LOGICAL_DNS"], ["EDS", "ORIGINAL_DST"]), "STATIC"),
+    type: v.optional(enumOf(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"], ["ORIGINAL_DST"]), "STATIC"),
+    eds_cluster_config: v.optional(message({ eds_config: v.optional(any), service_name: v.optional(str(), "") })),
+    http2_protocol_options: v.optional(any),
+    typed_extension_protocol_options: v.optional(leaf((x) => isMapping(x) ? x : new Problem(`expected a mapping, got ${describe(x)}`))),
     connect_timeout: v.optional(duration({ positive: true }), "5s"),
     lb_policy: v.optional(
       enumOf(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"], ["CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"]),
@@ -382,11 +403,8 @@ const clusterSchema = message(
       "transport_socket_matches",
       "alt_stat_name",
       "cluster_type",
-      "eds_cluster_config",
       "upstream_http_protocol_options",
       "http_protocol_options",
-      "http2_protocol_options",
-      "typed_extension_protocol_options",
       "dns_jitter",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
@@ -419,18 +437,18 @@ const clusterSchema = message(
 const DEFAULT_THRESHOLDS: CircuitBreakerModel = Object.freeze({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 });
 
 /** Control side: parses one cluster; problems are reported on `ctx`; undefined if any. */
-export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | undefined {
-  const c = parseWith(ctx, clusterSchema, raw);
-  if (!c) return undefined;
+/** Control side: the endpoints of a load assignment (static `load_assignment` or an EDS
+ *  ClusterLoadAssignment); `ips` demands IP addresses. Undefined after reporting a problem. */
+function loadAssignmentEndpoints(la: v.InferOutput<typeof loadAssignmentSchema> | undefined, ctx: ParseContext, ips: boolean, base = "load_assignment"): EndpointModel[] | undefined {
   let ok = true;
+  const pre = base === "" ? "" : `${base}.`;
   const endpoints: EndpointModel[] = [];
-  const dns = c.type !== "STATIC";
-  c.load_assignment?.endpoints.forEach((locality, i) => {
+  la?.endpoints.forEach((locality, i) => {
     locality.lb_endpoints.forEach((lbe, j) => {
-      const at = `load_assignment.endpoints[${i}].lb_endpoints[${j}].endpoint.address`;
+      const at = `${pre}endpoints[${i}].lb_endpoints[${j}].endpoint.address`;
       const ep = lbe.endpoint!;
       const address = ep.address;
-      if (!dns && !isIpLiteral(address.address)) {
+      if (ips && !isIpLiteral(address.address)) {
         ctx.issue(
           `${at}.socket_address.address`,
           `malformed IP address: ${JSON.stringify(address.address)}; a STATIC cluster needs IP addresses (use STRICT_DNS or LOGICAL_DNS for host names)`,
@@ -453,18 +471,43 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
       });
     });
   });
-  if (c.type === "LOGICAL_DNS" && endpoints.length !== 1) {
-    ctx.issue("load_assignment", `LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint (got ${endpoints.length} endpoints)`);
-    ok = false;
-  }
   // Envoy refuses priorities with gaps (P0, P2 without P1).
   const prios = [...new Set(endpoints.map((e) => e.priority))].sort((a, b) => a - b);
   prios.forEach((p, k) => {
     if (p !== k) {
-      ctx.issue("load_assignment.endpoints", `priorities must be contiguous from 0: priority ${p} is set but ${k} is not`);
+      ctx.issue(`${pre}endpoints`, `priorities must be contiguous from 0: priority ${p} is set but ${k} is not`);
       ok = false;
     }
   });
+  return ok ? endpoints : undefined;
+}
+
+/** An EDS resource (`envoy.config.endpoint.v3.ClusterLoadAssignment`), parsed. */
+export interface ClusterLoadAssignmentModel {
+  readonly clusterName: string;
+  readonly endpoints: readonly EndpointModel[];
+  readonly overprovisioningFactor: number;
+}
+
+/** Control side: parses an EDS ClusterLoadAssignment (endpoints must be IP addresses). */
+export function parseClusterLoadAssignment(raw: unknown, ctx: ParseContext): ClusterLoadAssignmentModel | undefined {
+  const la = parseWith(ctx, loadAssignmentSchema, raw);
+  if (!la) return undefined;
+  const endpoints = loadAssignmentEndpoints(la, ctx, true, "");
+  if (!endpoints) return undefined;
+  return { clusterName: la.cluster_name, endpoints, overprovisioningFactor: la.policy?.overprovisioning_factor ?? 140 };
+}
+
+export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | undefined {
+  const c = parseWith(ctx, clusterSchema, raw);
+  if (!c) return undefined;
+  let ok = true;
+  const dns = c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS";
+  const endpoints = loadAssignmentEndpoints(c.load_assignment, ctx, !dns) ?? (ok = false, []);
+  if (c.type === "LOGICAL_DNS" && endpoints.length !== 1) {
+    ctx.issue("load_assignment", `LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint (got ${endpoints.length} endpoints)`);
+    ok = false;
+  }
   const byPrio: { default: CircuitBreakerModel; high: CircuitBreakerModel } = { default: DEFAULT_THRESHOLDS, high: DEFAULT_THRESHOLDS };
   const seen = new Set<string>();
   for (const t of c.circuit_breakers?.thresholds ?? []) {
@@ -567,6 +610,27 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
   }
   const tls = c.transport_socket === undefined ? null : parseTransportSocket(ctx, c.transport_socket, "transport_socket");
   if (tls === undefined) ok = false;
+  let eds: ClusterModel["eds"];
+  if (c.type === "EDS") {
+    if (c.load_assignment?.endpoints.length) {
+      ctx.issue("load_assignment", "an EDS cluster gets its endpoints from EDS; load_assignment must not list endpoints");
+      ok = false;
+    }
+    const rawEds = isMapping(raw) && isMapping(raw.eds_cluster_config) ? raw.eds_cluster_config.eds_config : undefined;
+    if (rawEds === undefined) {
+      ctx.issue("eds_cluster_config.eds_config", "is required for an EDS cluster");
+      ok = false;
+    } else {
+      const src = parseConfigSource(rawEds, ctx.child("eds_cluster_config.eds_config"));
+      if (!src) ok = false;
+      else eds = { serviceName: c.eds_cluster_config?.service_name || c.name, configSource: src };
+    }
+  } else if (c.eds_cluster_config) {
+    ctx.issue("eds_cluster_config", `is only for clusters of type EDS (this one is ${c.type})`);
+    ok = false;
+  }
+  const http2 = upstreamHttp2(c.http2_protocol_options, c.typed_extension_protocol_options, ctx);
+  if (http2 === undefined) ok = false;
   if (!ok) return undefined;
   const hpo = c.common_http_protocol_options;
   return {
@@ -595,8 +659,47 @@ export function parseCluster(raw: unknown, ctx: ParseContext): ClusterModel | un
     maxRequestsPerConnection: hpo?.max_requests_per_connection ?? c.max_requests_per_connection ?? 0,
     idleTimeoutMs: hpo?.idle_timeout ?? 3_600_000,
     ...(tls ? { tls } : {}),
+    ...(eds ? { eds } : {}),
+    ...(http2 ? { http2 } : {}),
   };
 }
+
+const HTTP_PROTOCOL_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HTTP_PROTOCOL_OPTIONS_NAME = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/** Control side: whether the cluster speaks HTTP/2 upstream (legacy http2_protocol_options, or
+ *  typed_extension_protocol_options' HttpProtocolOptions.explicit_http_config.http2_protocol_options).
+ *  Only the xDS/gRPC client uses HTTP/2 upstream so far; undefined after reporting a problem. */
+function upstreamHttp2(legacy: unknown, typed: Record<string, unknown> | undefined, ctx: ParseContext): boolean | undefined {
+  if (legacy !== undefined && !isMapping(legacy)) {
+    ctx.issue("http2_protocol_options", `expected a mapping, got ${describe(legacy)}`);
+    return undefined;
+  }
+  let http2 = legacy !== undefined;
+  for (const [key, value] of Object.entries(typed ?? {})) {
+    const at = `typed_extension_protocol_options.${key}`;
+    const t = isMapping(value) ? value["@type"] : undefined;
+    if (key !== HTTP_PROTOCOL_OPTIONS_NAME || t !== HTTP_PROTOCOL_OPTIONS_TYPE) {
+      ctx.issue(at, `only ${HTTP_PROTOCOL_OPTIONS_NAME} (@type ${HTTP_PROTOCOL_OPTIONS_TYPE}) is supported`);
+      return undefined;
+    }
+    const { "@type": _, ...fields } = value as Record<string, unknown>;
+    const o = parseWith(ctx, httpProtocolOptionsExtSchema, fields, at);
+    if (!o) return undefined;
+    if (o.explicit_http_config?.http2_protocol_options !== undefined) http2 = true;
+  }
+  return http2;
+}
+
+const httpProtocolOptionsExtSchema = message(
+  {
+    explicit_http_config: v.optional(message(
+      { http_protocol_options: v.optional(any), http2_protocol_options: v.optional(any) },
+      { unsupported: ["http3_protocol_options"], oneofs: [{ members: ["http_protocol_options", "http2_protocol_options", "http3_protocol_options"], supported: ["http_protocol_options", "http2_protocol_options"], required: true }] },
+    )),
+  },
+  { unsupported: ["common_http_protocol_options", "upstream_http_protocol_options", "use_downstream_protocol_config", "auto_config", "http_filters", "header_validation_config", "outlier_detection"] },
+);
 
 /** Hex text → bytes, or null when it is not hex. */
 function hexBytes(text: string): Uint8Array | null {

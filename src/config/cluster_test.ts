@@ -106,7 +106,9 @@ test("cluster config: semantic errors name their path", () => {
       "health_checks[0].tcp_health_check.send.text: must be hex-encoded bytes (an even number of hex digits)"],
     [{ outlier_detection: { enforcing_success_rate: 100 } }, "outlier_detection.enforcing_success_rate: must be between 0 and 0, got 100"],
     [{ outlier_detection: { success_rate_minimum_hosts: 3 } }, "outlier_detection.success_rate_minimum_hosts: is not supported yet"],
-    [{ type: "EDS" }, "type: EDS is not supported yet"],
+    [{ type: "EDS" }, "eds_cluster_config.eds_config: is required for an EDS cluster"],
+    [{ type: "ORIGINAL_DST" }, "type: ORIGINAL_DST is not supported yet"],
+    [{ eds_cluster_config: { service_name: "x" } }, "eds_cluster_config: is only for clusters of type EDS (this one is STATIC)"],
     [{ circuit_breakers: { thresholds: [{ priority: "LOW" }] } }, 'circuit_breakers.thresholds[0].priority: unknown value "LOW" (accepted: DEFAULT, HIGH)'],
     [{ dns_lookup_family: "V5" }, 'dns_lookup_family: unknown value "V5" (accepted: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL)'],
   ];

@@ -10,6 +10,7 @@ const CATEGORY_NAMES: Record<ExtensionCategory, string> = {
   network_filter: "a network filter",
   http_filter: "an HTTP filter",
   access_logger: "an access logger",
+  listener_filter: "a listener filter",
 };
 
 /** Control side: a root ParseContext that appends its issues to `issues`. */

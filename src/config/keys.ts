@@ -16,12 +16,14 @@ export const OPAQUE_FIELDS: ReadonlySet<string> = new Set([
   "dynamic_parameters",
 ]);
 
-/** Fields whose values are maps keyed by names (filter names, extension names) with messages as
- *  values: the keys are kept, the messages inside are normalised. */
+/** Fields whose values are maps keyed by names (filter names, extension names, RBAC policy
+ *  names) with messages as values: the keys are kept, the messages inside are normalised. */
 export const NAME_KEYED_MAP_FIELDS: ReadonlySet<string> = new Set([
   "typed_per_filter_config",
   "typed_extension_protocol_options",
   "typed_filter_metadata",
+  // config.rbac.v3.RBAC.policies: map<string, Policy> (network and HTTP RBAC, rules and shadow_rules).
+  "policies",
 ]);
 
 /** Control side: the snake_case proto field name for a lowerCamelCase JSON name; other keys

@@ -262,7 +262,7 @@ test("JSON text loads like YAML", () => {
 test("the loaded model is deeply frozen", () => {
   const m = loadBootstrap({ text: FULL_SNAKE });
   const hcm = m.listeners[0]!.filterChains[0]!.filters[0]!.config as HcmModel;
-  for (const x of [m, m.node, m.listeners, m.clusters[0]!.endpoints[0]!.address, hcm, hcm.routeConfig.virtualHosts[0]!.domains, hcm.httpFilters[0]!.config, hcm.accessLog[0]]) {
+  for (const x of [m, m.node, m.listeners, m.clusters[0]!.endpoints[0]!.address, hcm, hcm.routeConfig!.virtualHosts[0]!.domains, hcm.httpFilters[0]!.config, hcm.accessLog[0]]) {
     assert.ok(Object.isFrozen(x));
   }
   assert.throws(() => {
@@ -346,7 +346,7 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
   {
     name: "EDS",
     edit: (b) => (b.static_resources.clusters[1].type = "eds"),
-    lines: ["static_resources.clusters[1].type: EDS is not supported yet"],
+    lines: ["static_resources.clusters[1].eds_cluster_config.eds_config: is required for an EDS cluster"],
   },
   {
     name: "bad duration",
@@ -364,8 +364,27 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     lines: [`${C0}.connect_timeout: must be greater than 0, got "0s"`],
   },
   { name: "missing stat_prefix", edit: (b) => delete hcm(b).stat_prefix, lines: [`${TC}.stat_prefix: is required`] },
-  { name: "missing route_config", edit: (b) => delete hcm(b).route_config, lines: [`${TC}.route_config: is required`] },
-  { name: "rds", edit: (b) => (hcm(b).rds = { route_config_name: "x" }), lines: [`${TC}.rds: is not supported yet`, `${TC}: only one of rds, route_config may be set`] },
+  { name: "missing route_config", edit: (b) => delete hcm(b).route_config, lines: [`${TC}: one of route_config, rds is required`] },
+  { name: "rds beside route_config", edit: (b) => (hcm(b).rds = { route_config_name: "x" }), lines: [`${TC}.rds.config_source: is required`, `${TC}: only one of rds, route_config may be set`] },
+  {
+    name: "rds with an ADS source but no ads_config",
+    edit: (b) => {
+      delete hcm(b).route_config;
+      hcm(b).rds = { route_config_name: "x", config_source: { ads: {} } };
+      b.dynamic_resources = { lds_config: { ads: {} } };
+    },
+    lines: ["dynamic_resources.lds_config.ads: an ADS config source needs dynamic_resources.ads_config"],
+  },
+  {
+    name: "ads_config naming a cluster that is not static",
+    edit: (b) => (b.dynamic_resources = { ads_config: { api_type: "GRPC", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: { ads: {} } }),
+    lines: ['dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: unknown cluster "xds": an xDS server must be a static cluster'],
+  },
+  {
+    name: "config source with two sources",
+    edit: (b) => (b.dynamic_resources = { lds_config: { ads: {}, path_config_source: { path: "/x" } } }),
+    lines: ["dynamic_resources.lds_config: only one of ads, path_config_source may be set"],
+  },
   { name: "missing cluster name", edit: (b) => b.static_resources.clusters.push({}), lines: ["static_resources.clusters[2].name: is required"] },
   {
     name: "unknown @type",
@@ -501,14 +520,14 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
     lines: [`${VH}[0].routes[0].match.safe_regex.regex: backreference \\1 is not supported by RE2`],
   },
   {
-    name: "dynamic_resources and layered_runtime",
-    edit: (b) => Object.assign(b, { dynamic_resources: {}, layered_runtime: {} }),
-    lines: ["dynamic_resources: is not supported yet", "layered_runtime: is not supported yet"],
+    name: "dynamic_resources locators and layered_runtime",
+    edit: (b) => Object.assign(b, { dynamic_resources: { lds_resources_locator: "xdstp://x" }, layered_runtime: {} }),
+    lines: ["layered_runtime: is not supported yet", "dynamic_resources.lds_resources_locator: is not supported yet"],
   },
   {
-    name: "node locality",
-    edit: (b) => (b.node = { id: "n", locality: { zone: "z" } }),
-    lines: ["node.locality: is not supported yet"],
+    name: "node locality with an unknown field",
+    edit: (b) => (b.node = { id: "n", locality: { zone: "z", planet: "earth" } }),
+    lines: ['node.locality: unknown field "planet"'],
   },
   {
     name: "a field in both spellings",
@@ -528,10 +547,10 @@ const BROKEN: { name: string; edit: (b: Json) => void; lines: string[] }[] = [
       hcm(b).route_config.virtual_hosts[0].routes[0].route.cluster = "nope";
       hcm(b).route_config.virtual_hosts[1].domains = ["a.example"];
       hcm(b).tracing = {};
-      b.static_resources.listeners[0].listener_filters = [];
+      b.static_resources.listeners[0].use_original_dst = true;
     },
     lines: [
-      `${L0}.listener_filters: is not supported yet`,
+      `${L0}.use_original_dst: is not supported yet`,
       `${TC}.tracing: is not supported yet`,
       `${VH}[0].routes[0].route.cluster: unknown cluster "nope"`,
       `${VH}[1].domains: duplicate domain "a.example"`,

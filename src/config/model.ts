@@ -16,11 +16,46 @@ export interface BootstrapModel {
   readonly admin: AdminModel | undefined;
   readonly listeners: readonly ListenerModel[];
   readonly clusters: readonly ClusterModel[];
+  /** dynamic_resources: where LDS and CDS come from (absent = static config only). */
+  readonly dynamicResources?: DynamicResourcesModel;
 }
 
 export interface NodeModel {
   readonly id: string;
   readonly cluster: string;
+  /** node.metadata (a google.protobuf.Struct, as given). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly locality?: { readonly region: string; readonly zone: string; readonly subZone: string };
+  /** node.user_agent_name (Envoy's default "envoy"; ours "legate"). */
+  readonly userAgentName?: string;
+}
+
+/** `dynamic_resources` of the bootstrap. */
+export interface DynamicResourcesModel {
+  readonly lds?: ConfigSourceModel;
+  readonly cds?: ConfigSourceModel;
+  /** ads_config (api_type AGGREGATED_GRPC or AGGREGATED_DELTA_GRPC after parsing). */
+  readonly ads?: ApiConfigSourceModel;
+}
+
+/** `config.core.v3.ConfigSource`. */
+export type ConfigSourceModel =
+  & { readonly initialFetchTimeoutMs: number }
+  & (
+    | { readonly kind: "ads" }
+    | { readonly kind: "api"; readonly api: ApiConfigSourceModel }
+    | { readonly kind: "path"; readonly path: string; readonly watchedDirectory?: string }
+  );
+
+/** `config.core.v3.ApiConfigSource` (one server, by static cluster name). */
+export interface ApiConfigSourceModel {
+  readonly apiType: "REST" | "GRPC" | "DELTA_GRPC" | "AGGREGATED_GRPC" | "AGGREGATED_DELTA_GRPC";
+  readonly clusterName: string;
+  /** REST: polling interval (refresh_delay, default 1 s) and per-request timeout (default 1 s). */
+  readonly refreshDelayMs: number;
+  readonly requestTimeoutMs: number;
+  readonly initialMetadata: readonly (readonly [string, string])[];
+  readonly setNodeOnFirstMessageOnly: boolean;
 }
 
 export interface AdminModel {
@@ -37,6 +72,22 @@ export interface ListenerModel {
   readonly perConnectionBufferLimitBytes: number;
   /** `default_filter_chain`: used when no chain matches; absent when not configured. */
   readonly defaultFilterChain?: FilterChainModel;
+  // [listener filters]
+  /** `listener_filters`, in order (absent or empty = none: the accept path is unchanged). */
+  readonly listenerFilters?: readonly ListenerFilterModel[];
+  /** `listener_filters_timeout` in ms (Envoy default 15 s; 0 = none). */
+  readonly listenerFiltersTimeoutMs?: number;
+  /** `continue_on_listener_filters_timeout` (default false: the socket is closed). */
+  readonly continueOnListenerFiltersTimeout?: boolean;
+  // [/listener filters]
+}
+
+/** A listener filter entry; `config` is the extension's own validated model. */
+export interface ListenerFilterModel {
+  readonly name: string;
+  /** The `@type` URL of typed_config. */
+  readonly typeUrl: string;
+  readonly config: unknown;
 }
 
 export interface FilterChainModel {
@@ -44,6 +95,41 @@ export interface FilterChainModel {
   readonly filters: readonly NetworkFilterModel[];
   /** `filter_chain_match`; absent when empty (the chain matches every connection). */
   readonly match?: FilterChainMatchModel;
+  /** `transport_socket` envoy.transport_sockets.tls (DownstreamTlsContext); absent = raw_buffer. */
+  readonly tls?: DownstreamTlsModel;
+}
+
+/** A certificate chain and its private key (`extensions.transport_sockets.tls.v3.TlsCertificate`). */
+export interface TlsCertificateModel {
+  readonly certificateChain: PemSourceModel;
+  readonly privateKey: PemSourceModel;
+}
+
+/** `tls_certificate_sds_secret_configs[i]`: a Secret read from a file (`sds_config.path_config_source`). */
+export interface SdsSecretRefModel {
+  readonly name: string;
+  /** The file holding a DiscoveryResponse (YAML or JSON) with the Secret resource. */
+  readonly path: string;
+  /** Filled by the control side when it reads the file (src/tls/tls_files.ts); absent in a
+   *  model fresh from the config parser. */
+  readonly certificate?: TlsCertificateModel;
+}
+
+/** `extensions.transport_sockets.tls.v3.DownstreamTlsContext`, the supported subset. */
+export interface DownstreamTlsModel {
+  /** common_tls_context.tls_certificates (several: chosen by SNI). */
+  readonly certificates: readonly TlsCertificateModel[];
+  /** common_tls_context.tls_certificate_sds_secret_configs (SDS from a file). */
+  readonly sdsCertificates: readonly SdsSecretRefModel[];
+  /** common_tls_context.validation_context.trusted_ca (client certificates). */
+  readonly trustedCa: PemSourceModel | undefined;
+  /** require_client_certificate. */
+  readonly requireClientCertificate: boolean;
+  /** common_tls_context.alpn_protocols, in the server's preference order. */
+  readonly alpn: readonly string[];
+  /** tls_params versions, node:tls spelling; undefined = TLS_AUTO (Envoy: 1.2 .. 1.3 on a server). */
+  readonly minVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
+  readonly maxVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
 }
 
 /** `config.core.v3.CidrRange`, with the address already masked to its prefix. */
@@ -79,7 +165,10 @@ export interface NetworkFilterModel {
 export interface HcmModel {
   readonly statPrefix: string;
   readonly codecType: "AUTO" | "HTTP1";
-  readonly routeConfig: RouteConfigModel;
+  /** The inline route_config; absent when routes come from RDS (`rds`). */
+  readonly routeConfig?: RouteConfigModel;
+  /** rds: the RouteConfiguration name to subscribe to, and where it comes from. */
+  readonly rds?: { readonly routeConfigName: string; readonly configSource: ConfigSourceModel };
   readonly httpFilters: readonly HttpFilterModel[];
   /** use_remote_address: when true, append the peer address to x-forwarded-for. Envoy default false. */
   readonly useRemoteAddress: boolean;
@@ -148,6 +237,13 @@ export interface HcmModel {
   readonly internalCidrRanges?: readonly { readonly addressPrefix: string; readonly prefixLen: number }[];
   /** upgrade_configs: the enabled upgrade types, lower-cased (e.g. "websocket"). */
   readonly upgradeTypes?: readonly string[];
+  /** drain_timeout, ms; Envoy default 5000: how long an idle connection of a draining listener
+   *  stays open (HTTP/1: it closes when idle this long; busy ones close after their response). */
+  readonly drainTimeoutMs?: number;
+  /** delayed_close_timeout, ms; Envoy default 1000; 0 = no wait for the peer after a local close. */
+  readonly delayedCloseTimeoutMs?: number;
+  /** proxy_100_continue; Envoy default false (the HCM answers 100-continue itself). */
+  readonly proxy100Continue?: boolean;
 }
 
 /** HCM local_reply_config: mappers tried in order (first match wins), then the body format. */
@@ -269,6 +365,10 @@ export interface RouteMatchModel {
   readonly headers?: readonly HeaderMatcherModel[];
   /** query_parameters (present only when configured). */
   readonly queryParameters?: readonly QueryParameterMatcherModel[];
+  /** runtime_fraction.default_value (present only when configured; no runtime layer, so the
+   *  default always applies): the route matches when the stream's random value modulo
+   *  `denominator` is below `numerator`. */
+  readonly runtimeFraction?: { readonly numerator: number; readonly denominator: number };
 }
 
 /** A `config.core.v3.HeaderValueOption`. */
@@ -371,6 +471,9 @@ export type RouteActionModel =
     readonly maxStreamDurationMs?: number;
     /** request_mirror_policies (present only when configured). */
     readonly mirrorPolicies?: readonly MirrorPolicyModel[];
+    /** upgrade_configs: per-route overrides of the HCM's upgrade_configs, types lower-cased
+     *  (present only when configured). */
+    readonly upgradeConfigs?: readonly { readonly upgradeType: string; readonly enabled: boolean }[];
   }
   | {
     readonly kind: "direct_response";
@@ -402,7 +505,7 @@ export interface RouteModel {
   readonly perRequestBufferLimitBytes?: number;
 }
 
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
 /** config.core.v3.HealthStatus as given in `lb_endpoints[].health_status`. */
@@ -411,6 +514,11 @@ export type EdsHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" |
 export interface ClusterModel {
   readonly name: string;
   readonly type: ClusterType;
+  /** EDS clusters: the ClusterLoadAssignment name to subscribe to and where it comes from. */
+  readonly eds?: { readonly serviceName: string; readonly configSource: ConfigSourceModel };
+  /** The cluster speaks HTTP/2 (http2_protocol_options / HttpProtocolOptions); used by the
+   *  xDS gRPC client. */
+  readonly http2?: boolean;
   readonly connectTimeoutMs: number;
   readonly lbPolicy: LbPolicy;
   readonly endpoints: readonly EndpointModel[];

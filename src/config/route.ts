@@ -135,6 +135,15 @@ const headerValueOptionSchema = message(
   },
 );
 
+const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
+
+/** A `config.core.v3.RuntimeFractionalPercent`: Legate has no runtime layer, so only
+ *  default_value is read; runtime_key is accepted and ignored. */
+const runtimeFractionSchema = message({
+  default_value: message({ numerator: v.optional(uint32(), 0), denominator: v.optional(enumOf(["HUNDRED", "TEN_THOUSAND", "MILLION"]), "HUNDRED") }),
+  runtime_key: v.optional(str()),
+});
+
 const routeMatchSchema = message(
   {
     prefix: v.optional(str()),
@@ -144,12 +153,12 @@ const routeMatchSchema = message(
     case_sensitive: v.optional(bool({ wrapper: true }), true),
     headers: v.optional(list),
     query_parameters: v.optional(list),
+    runtime_fraction: v.optional(runtimeFractionSchema),
   },
   {
     unsupported: [
       "connect_matcher",
       "path_match_policy",
-      "runtime_fraction",
       "grpc",
       "tls_context",
       "dynamic_metadata",
@@ -183,6 +192,12 @@ const weightedClustersSchema = message(
   { unsupported: ["runtime_key_prefix", "header_name", "random_value_specifier"] },
 );
 
+/** RouteAction.UpgradeConfig: per-route overrides of the HCM's upgrade_configs. */
+const routeUpgradeConfigSchema = v.pipe(
+  message({ upgrade_type: str({ nonEmpty: true }), enabled: v.optional(bool({ wrapper: true }), true) }, { unsupported: ["connect_config"] }),
+  v.check((u) => u.upgrade_type.toUpperCase() !== "CONNECT", "upgrade_type CONNECT is not supported yet"),
+);
+
 const routeActionSchema = message(
   {
     cluster: v.optional(str({ nonEmpty: true })),
@@ -204,6 +219,7 @@ const routeActionSchema = message(
       { max_stream_duration: v.optional(duration()) },
       { unsupported: ["grpc_timeout_header_max", "grpc_timeout_header_offset"] },
     )),
+    upgrade_configs: v.optional(v.array(routeUpgradeConfigSchema)),
   },
   {
     unsupported: [
@@ -220,7 +236,6 @@ const routeActionSchema = message(
       "cors",
       "max_grpc_timeout",
       "grpc_timeout_offset",
-      "upgrade_configs",
       "internal_redirect_policy",
       "internal_redirect_action",
       "max_internal_redirects",
@@ -380,15 +395,10 @@ function buildHashPolicy(raw: unknown[], ctx: ParseContext): HashPolicyModel[] |
   return ok ? out : undefined;
 }
 
-const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
-
 const mirrorPolicySchema = message(
   {
     cluster: str({ nonEmpty: true }),
-    runtime_fraction: v.optional(message({
-      default_value: message({ numerator: v.optional(uint32(), 0), denominator: v.optional(enumOf(["HUNDRED", "TEN_THOUSAND", "MILLION"]), "HUNDRED") }),
-      runtime_key: v.optional(str()),
-    })),
+    runtime_fraction: v.optional(runtimeFractionSchema),
     trace_sampled: v.optional(bool({ wrapper: true })),
     disable_shadow_host_suffix_append: v.optional(bool(), false),
   },
@@ -874,6 +884,10 @@ function buildMatch(m: v.InferOutput<typeof routeMatchSchema>, ctx: ParseContext
     if (!qs) return undefined;
     if (qs.length) out.queryParameters = qs;
   }
+  if (m.runtime_fraction) {
+    const d = m.runtime_fraction.default_value;
+    out.runtimeFraction = { numerator: d.numerator, denominator: DENOMINATORS[d.denominator]! };
+  }
   return out;
 }
 
@@ -977,6 +991,19 @@ function buildRoute(
       const rp = buildRetryPolicy(ra.retry_policy, ctx.child("route.retry_policy"));
       if (!rp) return undefined;
       a.retryPolicy = rp;
+    }
+    if (ra.upgrade_configs !== undefined && ra.upgrade_configs.length > 0) {
+      // Envoy refuses a type listed twice (case-insensitively): "Duplicate upgrade".
+      const seen = new Set<string>();
+      for (const [i, u] of ra.upgrade_configs.entries()) {
+        const t = u.upgrade_type.toLowerCase();
+        if (seen.has(t)) {
+          ctx.issue(`route.upgrade_configs[${i}].upgrade_type`, `duplicate upgrade ${JSON.stringify(u.upgrade_type)}`);
+          return undefined;
+        }
+        seen.add(t);
+      }
+      a.upgradeConfigs = ra.upgrade_configs.map((u) => ({ upgradeType: u.upgrade_type.toLowerCase(), enabled: u.enabled }));
     }
     action = a;
   } else if (r.redirect) {

@@ -59,6 +59,9 @@ export interface StreamCallbacks {
   encodeHeaders(resp: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
   encodeTrailers(trailers: HeaderMap): void;
+  /** Relays an upstream's `100 Continue` downstream (proxy_100_continue; at most once per
+   *  stream, never after the response started; a no-op otherwise). */
+  encode100Continue?(): void;
   /** Aborts the stream: the downstream connection is closed (HTTP/1) and the flags recorded. */
   resetStream(flags: number, details: string): void;
   /** Sets this stream's request and response buffer limit (Envoy's setDecoderBufferLimit):

@@ -5,15 +5,29 @@
  * Names are always lower-case (RFC 9110 §5.1: field names are case-insensitive; HTTP/2 and 3
  * require lower case on the wire, RFC 9113 §8.2.1), so lookups are plain string compares. The
  * map keeps wire order and repeated fields (RFC 9110 §5.3: order of same-named lines matters,
- * and Set-Cookie cannot be combined). Storage is two flat parallel arrays rather than a Map or
- * an object per entry: a request carries ~5–20 fields, where a linear scan beats hashing and
- * costs two allocations per map instead of one per field.
+ * and Set-Cookie cannot be combined). Storage is one flat array of alternating names and values
+ * rather than a Map or an object per entry: a request carries ~5–20 fields, where a linear scan
+ * beats hashing and costs two allocations per map instead of one per field.
+ *
+ * Most lookups on the hot path are misses (is there a `te`, a `via`, an `x-request-id`?), so the
+ * map keeps a 32-bit summary of the names it ever held (one bit per name, from its length and
+ * last char): a name whose bit is clear is absent without a scan. Removing never clears bits.
  */
+
+/** The summary bit of a name. The mix was chosen over common request/response header sets so
+ *  that the usual absent lookups (connection, te, via, x-request-id, …) rarely share a bit with
+ *  the names usually present (host, user-agent, accept, server, date, …). */
+function nameBit(name: string): number {
+  const n = name.length;
+  return 1 << ((n * 5 + (n > 0 ? name.charCodeAt(n - 1) : 0) * 3) & 31);
+}
 
 /** Worker: an ordered multimap of lower-case header names to string values. */
 export class HeaderMap {
-  private names: string[] = [];
-  private values: string[] = [];
+  /** name0, value0, name1, value1, …: one array per map (one allocation, one growth path). */
+  private kv: string[] = [];
+  /** OR of nameBit() over every name added (a superset of the names present). */
+  private bits = 0;
 
   /** Worker: builds a map from `[name, value]` pairs; names are lower-cased here (a convenience, not the hot path). */
   static fromPairs(pairs: [string, string][]): HeaderMap {
@@ -24,111 +38,118 @@ export class HeaderMap {
 
   /** Worker: number of field lines (repeated names count once per line). */
   get size(): number {
-    return this.names.length;
+    return this.kv.length >> 1;
+  }
+
+  /** Index in kv of the first line named `name`, or -1. */
+  private find(name: string): number {
+    if ((this.bits & nameBit(name)) === 0) return -1;
+    const kv = this.kv;
+    for (let i = 0; i < kv.length; i += 2) if (kv[i] === name) return i;
+    return -1;
   }
 
   /** Worker: the first value of `name` (given lower-case), or undefined. */
   get(name: string): string | undefined {
-    const names = this.names;
-    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.values[i];
-    return undefined;
+    const i = this.find(name);
+    return i < 0 ? undefined : this.kv[i + 1];
   }
 
   /** Worker: every value of `name` in wire order (allocates; prefer get() on the hot path). */
   getAll(name: string): string[] {
     const out: string[] = [];
-    const names = this.names;
-    for (let i = 0; i < names.length; i++) if (names[i] === name) out.push(this.values[i]);
+    const first = this.find(name);
+    if (first < 0) return out;
+    const kv = this.kv;
+    for (let i = first; i < kv.length; i += 2) if (kv[i] === name) out.push(kv[i + 1]);
     return out;
   }
 
   /** Worker: whether at least one line named `name` exists. */
   has(name: string): boolean {
-    return this.names.indexOf(name) >= 0;
+    return this.find(name) >= 0;
   }
 
   /** Worker: replaces all values of `name` by one value, kept at the position of the first line (appended if absent). */
   set(name: string, value: string): void {
-    const names = this.names;
-    const first = names.indexOf(name);
+    const kv = this.kv;
+    const first = this.find(name);
     if (first < 0) {
-      names.push(name);
-      this.values.push(value);
+      this.bits |= nameBit(name);
+      kv.push(name, value);
       return;
     }
-    this.values[first] = value;
+    kv[first + 1] = value;
     // Drop later duplicates in place (compacting), keeping the relative order of the rest.
-    let w = first + 1;
-    for (let r = first + 1; r < names.length; r++) {
-      if (names[r] === name) continue;
+    let w = first + 2;
+    for (let r = first + 2; r < kv.length; r += 2) {
+      if (kv[r] === name) continue;
       if (w !== r) {
-        names[w] = names[r];
-        this.values[w] = this.values[r];
+        kv[w] = kv[r];
+        kv[w + 1] = kv[r + 1];
       }
-      w++;
+      w += 2;
     }
-    names.length = w;
-    this.values.length = w;
+    kv.length = w;
   }
 
   /** Worker: appends one line `name: value` after the existing ones. */
   add(name: string, value: string): void {
-    this.names.push(name);
-    this.values.push(value);
+    this.bits |= nameBit(name);
+    this.kv.push(name, value);
   }
 
   /** Worker: removes every line named `name`; returns whether any was removed. */
   remove(name: string): boolean {
-    const names = this.names;
-    const first = names.indexOf(name);
+    const first = this.find(name);
     if (first < 0) return false;
+    const kv = this.kv;
     let w = first;
-    for (let r = first + 1; r < names.length; r++) {
-      if (names[r] === name) continue;
-      names[w] = names[r];
-      this.values[w] = this.values[r];
-      w++;
+    for (let r = first + 2; r < kv.length; r += 2) {
+      if (kv[r] === name) continue;
+      kv[w] = kv[r];
+      kv[w + 1] = kv[r + 1];
+      w += 2;
     }
-    names.length = w;
-    this.values.length = w;
+    kv.length = w;
     return true;
   }
 
   /** Worker: the name of line `i` (0 ≤ i < size). */
   nameAt(i: number): string {
-    return this.names[i];
+    return this.kv[2 * i];
   }
 
   /** Worker: the value of line `i` (0 ≤ i < size). */
   valueAt(i: number): string {
-    return this.values[i];
+    return this.kv[2 * i + 1];
   }
 
   /** Worker: replaces the value of line `i` in place (e.g. a filter rewriting one of several lines). */
   setValueAt(i: number, v: string): void {
-    if (i < 0 || i >= this.names.length) throw new RangeError(`header index ${i} out of range`);
-    this.values[i] = v;
+    if (i < 0 || i >= this.kv.length >> 1) throw new RangeError(`header index ${i} out of range`);
+    this.kv[2 * i + 1] = v;
   }
 
   /** Worker: calls `fn` for each line in wire order (the callback is the caller's allocation; index loops avoid it). */
   forEach(fn: (name: string, value: string) => void): void {
-    const names = this.names;
-    for (let i = 0; i < names.length; i++) fn(names[i], this.values[i]);
+    const kv = this.kv;
+    for (let i = 0; i < kv.length; i += 2) fn(kv[i], kv[i + 1]);
   }
 
-  /** Worker: an independent copy (strings are immutable, so copying the two arrays suffices). */
+  /** Worker: an independent copy (strings are immutable, so copying the array suffices). */
   clone(): HeaderMap {
     const m = new HeaderMap();
-    m.names = this.names.slice();
-    m.values = this.values.slice();
+    m.kv = this.kv.slice();
+    m.bits = this.bits;
     return m;
   }
 
   /** Worker: approximate HTTP/1 serialized size, `name: value\r\n` per line, for header size limits. */
   byteLength(): number {
-    const names = this.names;
+    const kv = this.kv;
     let n = 0;
-    for (let i = 0; i < names.length; i++) n += names[i].length + this.values[i].length + 4;
-    return n;
+    for (let i = 0; i < kv.length; i++) n += kv[i].length;
+    return n + 2 * kv.length;
   }
 }

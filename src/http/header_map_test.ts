@@ -124,3 +124,35 @@ test("HeaderMap: setValueAt out of range throws", () => {
   assert.throws(() => m.setValueAt(1, "x"), RangeError);
   assert.throws(() => m.setValueAt(-1, "x"), RangeError);
 });
+
+test("HeaderMap: lookups agree with a plain scan for names sharing a summary bit, across set/remove/clone", () => {
+  // Names of every length 1..40 with varied last chars: many share one of the 32 bits.
+  const names: string[] = [];
+  for (let n = 1; n <= 40; n++) for (const c of ["a", "e", "z", "-", "0"]) names.push("x".repeat(n - 1) + c);
+  const m = new HeaderMap();
+  const model = new Map<string, string>();
+  let k = 0;
+  for (const name of names) {
+    if (k++ % 3 === 0) continue; // leave some names out, so absent names share bits with present ones
+    m.add(name, `v${k}`);
+    model.set(name, `v${k}`);
+  }
+  const check = (map: HeaderMap, label: string) => {
+    for (const name of names) {
+      assert.equal(map.get(name), model.get(name), `${label} get ${JSON.stringify(name)}`);
+      assert.equal(map.has(name), model.has(name), `${label} has ${JSON.stringify(name)}`);
+      assert.deepEqual(map.getAll(name), model.has(name) ? [model.get(name)] : [], `${label} getAll`);
+    }
+  };
+  check(m, "after add");
+  for (let i = 0; i < names.length; i += 4) {
+    assert.equal(m.remove(names[i]), model.delete(names[i]), `remove ${names[i]}`);
+  }
+  check(m, "after remove");
+  for (let i = 1; i < names.length; i += 5) {
+    m.set(names[i], "s");
+    model.set(names[i], "s");
+  }
+  check(m, "after set");
+  check(m.clone(), "clone");
+});

@@ -3,6 +3,13 @@
  * behind access logs and stats. One plain object per stream, fields written in place.
  */
 
+/** What a StreamInfo may see of its downstream connection (a network/connection.ts Connection). */
+export interface DownstreamConnectionView {
+  readonly requestedServerName: string;
+  /** The connection's socket; a terminated TLS socket carries `ssl` (src/tls/downstream_tls.ts). */
+  readonly socket: unknown;
+}
+
 /** Per-stream facts, filled in as the stream progresses. */
 export class StreamInfo {
   /** Wall-clock start (ms since epoch) for %START_TIME%. */
@@ -34,5 +41,8 @@ export class StreamInfo {
   requestId = "";
   /** "HTTP/1.1" or "HTTP/1.0", for %PROTOCOL%. */
   protocol = "";
+  /** The downstream connection (its SNI and TLS socket, for %REQUESTED_SERVER_NAME%,
+   *  %DOWNSTREAM_PEER_SUBJECT%, %DOWNSTREAM_TLS_VERSION%); set by whoever creates the info. */
+  downstreamConnection: DownstreamConnectionView | undefined = undefined;
   constructor(readonly downstreamRemoteAddress: string, readonly downstreamLocalAddress: string) {}
 }

@@ -22,18 +22,42 @@ export interface ConnectionStats {
   readonly cxDestroy: Counter;
 }
 
-/** One accepted connection and its network filters. */
-export class Connection implements SocketEvents, WatermarkListener, TimerTarget {
-  readonly writer: BatchedWriter;
+/** Addresses a listener filter restored (PROXY protocol): they replace the socket's own. */
+export interface ConnectionAddresses {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The peer that really connected (the socket's remote address). */
+  readonly directRemoteAddress: string;
+  readonly directRemotePort: number;
+}
+
+/** One accepted connection and its network filters. */
+export class Connection implements SocketEvents, WatermarkListener, TimerTarget {
+  readonly writer: BatchedWriter;
+  /** The downstream peer: the socket's, or the one a PROXY header named. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Our address: the socket's, or the destination a PROXY header named. */
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The peer that really connected to us (differs from remoteAddress after a PROXY header). */
+  readonly directRemoteAddress: string;
+  readonly directRemotePort: number;
   /** "ip:port" of the peer, as %DOWNSTREAM_REMOTE_ADDRESS% prints it. */
   readonly remoteAddressString: string;
   readonly localAddressString: string;
   filters: NetworkFilter[] = [];
   closed = false;
+  /** SNI the client asked for ("" = none): set by the TLS inspector listener filter or the TLS
+   *  transport socket before the network filters start (rbac, tcp_proxy, access logs read it). */
+  requestedServerName = "";
+  /** "raw_buffer", or "tls" when a listener filter saw a ClientHello. */
+  transportProtocol = "raw_buffer";
+  /** How long close("flush") waits for the peer to close before destroying the socket (the
+   *  HCM sets its delayed_close_timeout here); 0: destroy as soon as the writes are flushed. */
+  delayedCloseMs = DELAYED_CLOSE_MS;
   #closing = false;
   #readDisabled = 0;
   #timer: WheelTimer;
@@ -47,13 +71,18 @@ export class Connection implements SocketEvents, WatermarkListener, TimerTarget 
     readonly log: Logger,
     /** Told when the connection closes (the listener's connection set). */
     readonly onClosed: (c: Connection) => void,
+    /** Addresses listener filters restored; absent = the socket's own. */
+    addresses?: ConnectionAddresses,
   ) {
-    this.remoteAddress = socket.remoteAddress;
-    this.remotePort = socket.remotePort;
-    this.localAddress = socket.localAddress;
-    this.localPort = socket.localPort;
-    this.remoteAddressString = fmt(socket.remoteAddress, socket.remotePort);
-    this.localAddressString = fmt(socket.localAddress, socket.localPort);
+    const a = addresses ?? socket;
+    this.remoteAddress = a.remoteAddress;
+    this.remotePort = a.remotePort;
+    this.localAddress = a.localAddress;
+    this.localPort = a.localPort;
+    this.directRemoteAddress = addresses ? addresses.directRemoteAddress : socket.remoteAddress;
+    this.directRemotePort = addresses ? addresses.directRemotePort : socket.remotePort;
+    this.remoteAddressString = fmt(a.remoteAddress, a.remotePort);
+    this.localAddressString = fmt(a.localAddress, a.localPort);
     this.writer = new BatchedWriter(socket, bufferLimit, this);
     this.#timer = new WheelTimer(this, TIMER_DELAYED_CLOSE);
     socket.events = this;
@@ -96,7 +125,10 @@ export class Connection implements SocketEvents, WatermarkListener, TimerTarget 
     this.#closing = true;
     this.writer.close();
     this.socket.end();
-    this.wheel.arm(this.#timer, DELAYED_CLOSE_MS);
+    if (this.delayedCloseMs > 0) this.wheel.arm(this.#timer, this.delayedCloseMs);
+    // Delayed close disabled (Envoy: "closed immediately after the write flush is completed"):
+    // now if everything went to the kernel, else from onDrain.
+    else if (this.writer.buffered === 0) this.socket.destroy();
   }
 
   /** True once close() was called. */
@@ -154,6 +186,10 @@ export class Connection implements SocketEvents, WatermarkListener, TimerTarget 
   }
 
   onDrain(): void {
+    if (this.#closing && this.delayedCloseMs === 0 && !this.closed && this.writer.buffered === 0) {
+      this.socket.destroy();
+      return;
+    }
     beginIo();
     try {
       this.writer.onDrain();

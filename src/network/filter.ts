@@ -7,6 +7,7 @@ import type { StatsStore } from "../core/stats.ts";
 import type { TimerWheel } from "../core/timer_wheel.ts";
 import type { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
 import type { Connection } from "./connection.ts";
+import type { RouteConfigProviders } from "../router/route_config_provider.ts";
 
 /** How a network filter tells the chain to proceed. */
 export type NetworkFilterStatus = "continue" | "stop";
@@ -38,6 +39,8 @@ export interface NetworkFilterFactoryContext {
   readonly drain: DrainState;
   /** True after POST /healthcheck/fail (the health_check filter fails its checks). */
   readonly healthCheckFailed?: () => boolean;
+  /** This thread's RDS route tables (an HCM with `rds` takes its holder). */
+  readonly routeConfigs?: RouteConfigProviders;
 }
 
 /** Whether new work on a listener should wind down (hot restart, listener removal). */

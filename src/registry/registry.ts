@@ -5,7 +5,7 @@
  */
 
 /** Where an extension may be used. */
-export type ExtensionCategory = "network_filter" | "http_filter" | "access_logger";
+export type ExtensionCategory = "network_filter" | "http_filter" | "access_logger" | "listener_filter";
 
 /** A typed_config resolved through the registry: the extension, the `@type` URL and its model. */
 export interface TypedConfigResult {

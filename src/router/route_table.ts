@@ -374,6 +374,10 @@ export class CompiledRoute {
   readonly #regex: RegExp | null;
   readonly headerMatchers: readonly CompiledHeaderMatcher[];
   readonly queryMatchers: readonly CompiledQueryMatcher[];
+  /** match.runtime_fraction: numerator and denominator (0 = no fraction, or one that always
+   *  holds); the route matches when the stream's random value % denominator < numerator. */
+  readonly #fractionNumerator: number;
+  readonly #fractionDenominator: number;
   /** Route action fields (kind "route"). */
   readonly clusterName: string;
   /** cluster_header (lower-cased) or null. */
@@ -423,6 +427,8 @@ export class CompiledRoute {
   readonly retryBufferLimit: number;
   /** request_mirror_policies (empty: no mirroring). */
   readonly mirrors: readonly MirrorPolicyModel[];
+  /** upgrade_configs of the route action: lower-cased type → enabled; null when none. */
+  readonly #upgrades: ReadonlyMap<string, boolean> | null;
 
   constructor(m: RouteModel, vh: VirtualHostModel, rc: RouteConfigModel | null, index: number) {
     this.name = m.name;
@@ -437,6 +443,11 @@ export class CompiledRoute {
     this.#regex = match.kind === "safe_regex" ? compileFullMatch(match.value) : null;
     this.headerMatchers = (match.headers ?? []).map((h) => new CompiledHeaderMatcher(h));
     this.queryMatchers = (match.queryParameters ?? []).map((q) => new CompiledQueryMatcher(q));
+    const rf = match.runtimeFraction;
+    // A fraction at or above its denominator always holds (Envoy's evaluateFractionalPercent):
+    // it costs nothing per request.
+    this.#fractionNumerator = rf !== undefined && rf.numerator < rf.denominator ? rf.numerator : 0;
+    this.#fractionDenominator = rf !== undefined && rf.numerator < rf.denominator ? rf.denominator : 0;
     const a = m.action;
     this.kind = a.kind;
     this.clusterName = "";
@@ -525,6 +536,8 @@ export class CompiledRoute {
       return { kind: p.kind, name: p.name, terminal: p.terminal };
     });
     this.mirrors = (a.kind === "route" ? a.mirrorPolicies : undefined) ?? [];
+    const ups = a.kind === "route" ? a.upgradeConfigs : undefined;
+    this.#upgrades = ups ? new Map(ups.map((u) => [u.upgradeType, u.enabled])) : null;
     this.retryBufferLimit = m.perRequestBufferLimitBytes ?? vh.perRequestBufferLimitBytes ?? 1 << 20;
   }
 
@@ -564,17 +577,44 @@ export class CompiledRoute {
     }
   }
 
-  /** Path and query parameters (no header matchers): what a lookup without headers can check. */
-  matches(path: string): boolean {
+  /** Whether an upgrade of `type` (lower-cased) may go through this route: the route's own
+   *  upgrade_configs entry when it has one (it overrides the HCM both ways), else `hcmEnabled`
+   *  (Envoy's HttpConnectionManagerConfig::createUpgradeFilterChain). */
+  upgradeAllowed(type: string, hcmEnabled: boolean): boolean {
+    const own = this.#upgrades === null ? undefined : this.#upgrades.get(type);
+    return own === undefined ? hcmEnabled : own;
+  }
+
+  /** True when the route has a runtime_fraction that may fail (lookups then need a random value). */
+  get hasRuntimeFraction(): boolean {
+    return this.#fractionDenominator !== 0;
+  }
+
+  /** runtime_fraction for the stream's `random` value (a uint32): Envoy's
+   *  featureEnabled(key, default_value, stream_id) with no runtime override, i.e.
+   *  random % denominator < numerator. */
+  fractionHolds(random: number): boolean {
+    return this.#fractionDenominator === 0 || random % this.#fractionDenominator < this.#fractionNumerator;
+  }
+
+  /** Path, query parameters and runtime_fraction (no header matchers): what a lookup without
+   *  headers can check. */
+  matches(path: string, random = 0): boolean {
     if (!this.matchesPath(path)) return false;
+    if (this.#fractionDenominator !== 0 && random % this.#fractionDenominator >= this.#fractionNumerator) return false;
     const qs = this.queryMatchers;
     for (let i = 0; i < qs.length; i++) if (!qs[i]!.matches(path)) return false;
     return true;
   }
 
-  /** The full match: path, headers, query parameters. */
-  matchesRequest(req: RequestHeaders): boolean {
-    if (!this.matches(req.path)) return false;
+  /** The full match: path, runtime_fraction (for the stream's `random`), headers, query parameters. */
+  matchesRequest(req: RequestHeaders, random = 0): boolean {
+    if (!this.matches(req.path, random)) return false;
+    return this.matchesHeaders(req);
+  }
+
+  /** The header matchers alone. */
+  matchesHeaders(req: RequestHeaders): boolean {
     const hs = this.headerMatchers;
     for (let i = 0; i < hs.length; i++) if (!hs[i]!.matches(req)) return false;
     return true;
@@ -648,25 +688,29 @@ export class CompiledVirtualHost {
   readonly routes: readonly CompiledRoute[];
   /** True when some route has header matchers (a lookup needs the request headers). */
   readonly needsHeaders: boolean;
+  /** True when some route has a runtime_fraction (a lookup needs the stream's random value). */
+  readonly needsRandom: boolean;
   constructor(m: VirtualHostModel, rc: RouteConfigModel | null = null) {
     this.name = m.name;
     this.routes = m.routes.map((r, i) => new CompiledRoute(r, m, rc, i));
     for (const r of this.routes) r.virtualHost = this;
     this.needsHeaders = this.routes.some((r) => r.headerMatchers.length > 0);
+    this.needsRandom = this.routes.some((r) => r.hasRuntimeFraction);
   }
-  /** The first route matching `path` (and `req`'s headers when given), or null. */
-  route(path: string, req?: RequestHeaders): CompiledRoute | null {
+  /** The first route matching `path` (and `req`'s headers when given), or null. `random` is the
+   *  stream's random value for runtime_fraction (Envoy passes the stream id). */
+  route(path: string, req?: RequestHeaders, random = 0): CompiledRoute | null {
     const rs = this.routes;
     if (req === undefined) {
-      for (let i = 0; i < rs.length; i++) if (rs[i]!.matches(path)) return rs[i]!;
+      for (let i = 0; i < rs.length; i++) if (rs[i]!.matches(path, random)) return rs[i]!;
       return null;
     }
-    return this.routeFrom(0, req);
+    return this.routeFrom(0, req, random);
   }
   /** The first route at or after `from` matching the whole request, or null. */
-  routeFrom(from: number, req: RequestHeaders): CompiledRoute | null {
+  routeFrom(from: number, req: RequestHeaders, random = 0): CompiledRoute | null {
     const rs = this.routes;
-    for (let i = from; i < rs.length; i++) if (rs[i]!.matchesRequest(req)) return rs[i]!;
+    for (let i = from; i < rs.length; i++) if (rs[i]!.matchesRequest(req, random)) return rs[i]!;
     return null;
   }
 }
@@ -681,6 +725,8 @@ export class RouteTable {
   readonly #prefix: [string, CompiledVirtualHost][] = [];
   readonly #any: CompiledVirtualHost | null = null;
   readonly #ignorePort: boolean;
+  /** True when some route has a runtime_fraction: the stream draws a random value for lookups. */
+  readonly needsRandom: boolean;
 
   constructor(m: RouteConfigModel) {
     this.name = m.name;
@@ -699,6 +745,11 @@ export class RouteTable {
     this.#suffix.sort((a, b) => b[0].length - a[0].length);
     this.#prefix.sort((a, b) => b[0].length - a[0].length);
     this.#any = any;
+    let needsRandom = false;
+    for (const vh of this.#exact.values()) needsRandom ||= vh.needsRandom;
+    for (const [, vh] of this.#suffix) needsRandom ||= vh.needsRandom;
+    for (const [, vh] of this.#prefix) needsRandom ||= vh.needsRandom;
+    this.needsRandom = needsRandom || (any !== null && any.needsRandom);
   }
 
   /** The virtual host for `authority` (lower-case), or null. Wildcards never match empty. */
@@ -716,10 +767,11 @@ export class RouteTable {
   }
 
   /** The route for a request, or null (404 NR). Without `req`, header matchers are not
-   *  checked (see `resolveRoute`). */
-  route(authority: string, path: string, req?: RequestHeaders): CompiledRoute | null {
+   *  checked (see `resolveRoute`). `random` is the stream's random value (a uint32, the same
+   *  for every lookup of one stream) that runtime_fraction matches are decided with. */
+  route(authority: string, path: string, req?: RequestHeaders, random = 0): CompiledRoute | null {
     const vh = this.virtualHost(authority);
-    return vh ? vh.route(path, req) : null;
+    return vh ? vh.route(path, req, random) : null;
   }
 }
 
@@ -732,7 +784,16 @@ export class RouteTable {
 export function resolveRoute(cb: { route(): CompiledRoute | null; readonly request: RequestHeaders }): CompiledRoute | null {
   const r = cb.route();
   if (r === null || !r.virtualHost.needsHeaders) return r;
-  return r.virtualHost.routeFrom(r.index, cb.request);
+  // `r` passed its runtime_fraction when it was chosen; it is not drawn again here.
+  if (r.matchesHeaders(cb.request)) return r;
+  const vh = r.virtualHost;
+  return vh.routeFrom(r.index + 1, cb.request, vh.needsRandom ? streamRandom() : 0);
+}
+
+/** Worker side: a uint32 random value for a stream's runtime_fraction matches (Envoy uses the
+ *  stream id, drawn from its random generator). No allocation. */
+export function streamRandom(): number {
+  return (Math.random() * 4294967296) >>> 0;
 }
 
 /**

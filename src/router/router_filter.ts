@@ -137,7 +137,6 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
   /** The upstream answered the upgrade with 101: bytes now pass raw both ways. */
   #tunnel = false;
   #upstreamStart = 0;
-  #head: Uint8Array | null = null;
   #method = "";
   /** Input of the route's header formatters (one object per stream, only when routed). */
   #fmt: HeaderFormatInput | null = null;
@@ -374,9 +373,16 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     if (this.#route!.autoHostRewrite) rewriteHost(this.#route!, req, host.addressString);
     const headers = req.headers;
     if (this.#route!.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", String(this.#attempts));
-    headers.set("host", req.authority);
-    this.#head = encodeRequestHead(req.method, req.path, headers);
-    headers.remove("host");
+    // The authority goes out as the Host line. The map normally has none (the HCM moved it to
+    // :authority): the line is then written after the others (the bytes headers.set("host")
+    // would give) straight into the connection's write batch, without touching the map. A
+    // host line a filter added is overwritten in place and then dropped, as always.
+    let head: Uint8Array | null = null;
+    if (headers.has("host")) {
+      headers.set("host", req.authority);
+      head = encodeRequestHead(req.method, req.path, headers);
+      headers.remove("host");
+    }
     const stats = this.#stats!;
     // [cluster-manager] a circuit breaker overflow (max_requests / max_pending_requests) is a
     // 503 with flag UO and `x-envoy-overloaded: true`, as Envoy answers it.
@@ -390,7 +396,8 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
     stats.upstreamRqActive.inc();
     this.#upstreamStart = this.shared.wheel.clock.now();
     this.#conn = conn;
-    conn.write(this.#head!);
+    if (head !== null) conn.write(head);
+    else conn.writeHead(req.method, req.path, headers, req.authority);
     if (this.#attempts > 1 && this.#body !== null) this.#replayBody(conn);
     this.cb.setDownstreamWatermarkListener(this);
     return true;
@@ -581,6 +588,11 @@ class RouterFilter implements StreamFilter, UpstreamStreamHandler, TimerTarget, 
 
   #finishUpstreamRq(): void {
     this.#stats!.upstreamRqActive.dec();
+  }
+
+  /** The upstream's 100 Continue (HCM proxy_100_continue relays it downstream). */
+  onResponse100Continue(): void {
+    this.cb.encode100Continue?.();
   }
 
   onResponseHead(head: ResponseHead): void {

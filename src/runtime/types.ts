@@ -59,6 +59,9 @@ export interface TcpSocket {
   /** Queues bytes; true when they all went to the kernel now, false when some wait (then
    *  `onDrain` follows). The caller may reuse `data` right after the call returns. */
   write(data: Uint8Array): boolean;
+  /** Optional: write(data.subarray(start, end)) without making the view (hot path: a view of a
+   *  reused buffer costs an allocation per write on JSC). Same contract as write(). */
+  writeRange?(data: Uint8Array, start: number, end: number): boolean;
   /** Sends FIN once queued bytes are flushed; `onClose` follows when the peer closes too
    *  (or immediately, if the peer already half-closed). */
   end(): void;
@@ -124,6 +127,59 @@ export interface TlsConnectOptions {
   onHandshake?: (ok: boolean) => void;
 }
 
+/** Server-side TLS for `Runtime.startTlsServer` (PEM text; the control side read the files).
+ *  One certificate per context: selection by SNI happens before (src/tls/). */
+export interface TlsServerOptions {
+  /** Certificate chain and private key (PEM). */
+  cert: string;
+  key: string;
+  /** Trusted CA certificates (PEM) for client certificates; with `requestCert`. */
+  ca?: string;
+  /** Ask the client for a certificate. The handshake itself never rejects one: the verdict
+   *  (`TlsHandshakeInfo.peerVerifyError`) goes to `onHandshake`, which decides. */
+  requestCert: boolean;
+  /** ALPN protocols to select from, in the server's preference order. */
+  alpn?: readonly string[];
+  /** "TLSv1.2" | "TLSv1.3" (node:tls spelling); absent = the runtime's default. */
+  minVersion?: string;
+  maxVersion?: string;
+}
+
+/** A built server TLS context (opaque; per filter chain per config version, shared by its
+ *  connections). Building one validates the PEM: it throws RuntimeError("ETLS") on bad input. */
+export interface TlsServerContext {
+  readonly options: TlsServerOptions;
+  /** The leaf certificate's DNS names (subjectAltName DNS entries, or its CN when it has none),
+   *  lowercased; "*.example.com" for wildcards. For choosing a certificate by SNI. */
+  readonly serverNames: readonly string[];
+}
+
+/** What a completed server handshake negotiated. */
+export interface TlsHandshakeInfo {
+  /** SNI the client sent ("" = none). */
+  readonly serverName: string;
+  /** Negotiated ALPN protocol ("" = none). */
+  readonly alpnProtocol: string;
+  /** "TLSv1.2", "TLSv1.3", … ("" when unknown). */
+  readonly version: string;
+  /** Negotiated cipher (OpenSSL name, "" when unknown). */
+  readonly cipher: string;
+  /** Whether the client presented a certificate (only asked for with `requestCert`). */
+  readonly peerCertificatePresented: boolean;
+  /** The client certificate's subject, RFC 2253 style ("CN=client,O=Legate"; "" = none). */
+  readonly peerSubject: string;
+  /** Why the client certificate did not verify against `ca` (undefined = verified or absent). */
+  readonly peerVerifyError: string | undefined;
+}
+
+/** Worker side: observer of a server handshake. `onHandshake` returns false to refuse the
+ *  connection (it is then closed with ETLS before any plaintext is delivered); `onFailure`
+ *  hears a handshake that failed in the TLS library (alert, protocol, not TLS at all). */
+export interface TlsServerObserver {
+  onHandshake(info: TlsHandshakeInfo): boolean;
+  onFailure(error: RuntimeError): void;
+}
+
 /** One address from `Runtime.resolve`. */
 export interface ResolvedAddress {
   address: string;
@@ -146,6 +202,16 @@ export interface Runtime {
    *  family, "auto" for both. Rejects with RuntimeError (ENOTFOUND when the name does not exist).
    *  An IP literal resolves to itself. `ttlSeconds` is set when the resolver knows it. */
   resolve(host: string, family: "v4" | "v6" | "auto"): Promise<ResolvedAddress[]>;
+
+  /** Builds a server TLS context (validates the PEM; throws RuntimeError "ETLS"). Control side
+   *  (to check a config) and worker side (once per filter chain per config version). */
+  createTlsServerContext(opts: TlsServerOptions): TlsServerContext;
+  /** Worker side: speaks TLS (server side) over an already accepted socket. `initial` holds
+   *  bytes already read from `raw` (a peeked ClientHello); they are fed to the handshake first.
+   *  The returned socket delivers plaintext; writes before the handshake completes are queued;
+   *  a failed or refused handshake is `onClose(RuntimeError("ETLS"))`. `raw` belongs to the
+   *  returned socket from now on. */
+  startTlsServer(raw: TcpSocket, initial: Uint8Array | null, ctx: TlsServerContext, observer: TlsServerObserver): TcpSocket;
 
   readTextFile(path: string): Promise<string>;
   writeTextFile(path: string, text: string): Promise<void>;

@@ -4,7 +4,7 @@
  * `startServer` is the embedding entry point; `await using` closes everything.
  */
 import { Admin, type AdminContext, startAdminServer } from "../admin/admin.ts";
-import type { BootstrapModel } from "../config/model.ts";
+import type { BootstrapModel, ListenerModel, PemSourceModel } from "../config/model.ts";
 import { Logger } from "../core/log.ts";
 import { AggregateStats, StatsStore } from "../core/stats.ts";
 import { setAccessLogSink } from "../http/conn_manager/access_log.ts";
@@ -18,7 +18,13 @@ import { DataPlane } from "../worker/data_plane.ts";
 import type { Snapshot } from "../worker/protocol.ts";
 import { WorkerSet } from "../worker/worker_set.ts";
 import { loadClusterTlsFiles } from "../upstream/upstream_tls.ts";
+import { ListenerTlsFiles } from "../tls/tls_files.ts";
 import { HOT_RESTART_VERSION } from "../supervisor/protocol.ts";
+import { XdsManager } from "../xds/xds_manager.ts";
+import { xdsClustersDump, xdsEndpointsDump, xdsListenersDump, xdsRoutesDump } from "../xds/config_dump.ts";
+import { grpcTransport } from "../runtime/grpc.ts";
+import type { ClusterSnapshot } from "../upstream/host.ts";
+import type { Cluster } from "../upstream/cluster_manager.ts";
 
 /** How the server was started (for /server_info and behaviour switches). */
 export interface ServerOptions {
@@ -68,7 +74,27 @@ export class Server implements AsyncDisposable {
   #snapshot: Snapshot;
   #bootstrap: BootstrapModel;
   #raw: unknown;
+  /** Static listeners with their TLS files and SDS secrets read (PEM inline); SDS watcher. */
+  #staticListeners: BootstrapModel["listeners"] | undefined = undefined;
+  #tlsFiles: ListenerTlsFiles | undefined = undefined;
+  /** LDS listeners with their TLS files and SDS secrets read (PEM inline), and the xDS models
+   *  they were read from (unchanged models are not read again); their own SDS watcher. */
+  #dynamicListeners: readonly ListenerModel[] = [];
+  #dynamicListenersFrom: readonly ListenerModel[] = [];
+  #dynamicTlsFiles: ListenerTlsFiles | undefined = undefined;
   #configLoadedAt = new Date().toISOString();
+  /** The xDS client (when the config uses dynamic_resources, RDS or EDS), else null. */
+  readonly xds: XdsManager | null = null;
+  /** Serialises applying xDS updates (each one awaits certificate files and the data plane). */
+  #xdsChain: Promise<void> = Promise.resolve();
+  #xdsLive = false;
+  /** The static clusters with their certificate files read (what the cluster manager runs). */
+  #staticClusters: BootstrapModel["clusters"] = [];
+  /** The last snapshot of each cluster the data plane got: an updated CDS cluster keeps serving
+   *  it until its replacement is warm. */
+  readonly #lastClusterSnapshot = new Map<string, ClusterSnapshot>();
+  /** The EDS assignment last applied to each cluster object. */
+  readonly #appliedEds = new WeakMap<Cluster, string>();
 
   constructor(readonly runtime: Runtime, bootstrap: BootstrapModel, readonly options: ServerOptions) {
     this.#bootstrap = bootstrap;
@@ -79,8 +105,35 @@ export class Server implements AsyncDisposable {
     this.clusterManager = new ClusterManager(this.localStats, { runtime });
     this.#sink = new BatchedAccessLogSink(runtime);
     this.#snapshot = { version: 0, listeners: bootstrap.listeners, clusters: [], healthCheckFailed: false };
+    if (XdsManager.needed(bootstrap)) {
+      this.xds = new XdsManager({
+        runtime,
+        stats: this.localStats,
+        grpcTransport: (cluster) => {
+          const ep = cluster.endpoints[0];
+          if (!ep) throw new Error(`xDS cluster ${cluster.name} has no endpoint`);
+          // The cluster manager holds the model with its certificate files read.
+          const t = this.clusterManager.get(cluster.name)?.model.tls ?? cluster.tls;
+          const pem = (src: PemSourceModel | undefined) => (src && "inline" in src ? src.inline : undefined);
+          const tls = t
+            ? {
+              ca: pem(t.trustedCa),
+              cert: pem(t.clientCertificate?.certificateChain),
+              key: pem(t.clientCertificate?.privateKey),
+              serverName: t.sni || undefined,
+              // Envoy: without a validation context the server certificate is not verified.
+              rejectUnauthorized: t.trustedCa !== undefined,
+            }
+            : undefined;
+          return grpcTransport({ host: ep.address.address, port: ep.address.port, tls });
+        },
+        onChange: () => this.#onXdsChange(),
+      }, bootstrap);
+    }
     if (options.concurrency === 0) {
-      this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: false, sink: this.clusterManager });
+      // Under the supervisor a listener that was not inherited (LDS) is bound with SO_REUSEPORT,
+      // so the next generation can bind it beside this one during a hot restart.
+      this.inProcess = new DataPlane(runtime, this.localStats, { reusePort: options.inheritedFds !== undefined, sink: this.clusterManager });
     }
   }
 
@@ -129,14 +182,30 @@ export class Server implements AsyncDisposable {
     s.gauge("server.uptime", "never").set(0);
     s.gauge("server.state", "never").set(2); // PRE_INITIALIZING
     const crashes = s.counter("server.worker_crashes");
-    this.#applyClusters(await loadClusterTlsFiles(this.runtime, b.clusters));
+    this.#staticClusters = await loadClusterTlsFiles(this.runtime, b.clusters);
+    this.#applyClusters(this.#staticClusters);
+    this.#staticListeners = await this.#listenerTls().load(b.listeners);
     // Envoy initialises clusters (first DNS answer, first health-check round) before LIVE.
     await this.clusterManager.initialized(15_000);
-    this.#snapshot = { version: 1, listeners: b.listeners, clusters: this.clusterManager.snapshot(), healthCheckFailed: false };
+    if (this.xds) {
+      // Envoy's init manager: the first LDS/CDS answers, then the RDS/EDS they reference (each
+      // bounded by its initial_fetch_timeout), then warming of the dynamic clusters.
+      this.xds.start();
+      await this.xds.ready();
+      await this.#applyXds();
+      await this.clusterManager.initialized(15_000);
+    }
+    this.#snapshot = {
+      version: 1,
+      listeners: this.#listeners(),
+      clusters: this.#clusterSnapshots(),
+      healthCheckFailed: false,
+      routeConfigs: this.xds?.view().routeConfigs ?? [],
+    };
     // Host health and DNS changes become new snapshot versions (coalesced per task).
     this.clusterManager.onUpdate(() => {
       if (this.#state === "PRE_INITIALIZING" || this.#closed) return;
-      void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, clusters: this.clusterManager.snapshot() });
+      void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, clusters: this.#clusterSnapshots() });
     });
     try {
       if (this.inProcess) {
@@ -151,11 +220,12 @@ export class Server implements AsyncDisposable {
           () => this.#fdsForThread(),
           this.options.inheritedPorts,
           this.clusterManager,
+          this.options.inheritedFds !== undefined,
         );
         await this.workers.start();
       }
       for (const [name, port] of Object.entries(this.inProcess ? this.inProcess.ports() : this.workers!.ports)) {
-        const m = b.listeners.find((l) => l.name === name);
+        const m = this.#snapshot.listeners.find((l) => l.name === name);
         if (m) log.info(`listener '${name}' listening on ${m.address.address}:${port}`);
       }
       if (b.admin) {
@@ -174,6 +244,11 @@ export class Server implements AsyncDisposable {
       await this.close();
       throw e;
     }
+    if (this.xds) {
+      // Updates that arrived while the data plane started are applied now.
+      this.#xdsLive = true;
+      this.#onXdsChange();
+    }
     this.#state = "LIVE";
     s.gauge("server.live", "never").set(1);
     s.gauge("server.state", "never").set(0);
@@ -191,15 +266,20 @@ export class Server implements AsyncDisposable {
   async reload(bootstrap: BootstrapModel, raw: unknown): Promise<number> {
     // Certificate files are read first: one that cannot be read rejects the reload unchanged.
     const clusters = await loadClusterTlsFiles(this.runtime, bootstrap.clusters);
+    this.#staticListeners = await this.#listenerTls().load(bootstrap.listeners);
     this.#bootstrap = bootstrap;
     this.#raw = raw;
     this.#configLoadedAt = new Date().toISOString();
-    this.#applyClusters(clusters);
+    this.xds?.setBootstrap(bootstrap);
+    this.#staticClusters = clusters;
+    this.#applyClusters([...clusters, ...await this.#dynamicClusters()]);
+    this.#applyEds();
     await this.#publish({
       ...this.#snapshot,
       version: this.#snapshot.version + 1,
-      listeners: bootstrap.listeners,
-      clusters: this.clusterManager.snapshot(),
+      listeners: this.#listeners(),
+      clusters: this.#clusterSnapshots(),
+      routeConfigs: this.xds?.view().routeConfigs ?? [],
     });
     this.localStats.counter("server.config_reload").inc();
     log.info(`config version ${this.#snapshot.version} applied`);
@@ -216,6 +296,147 @@ export class Server implements AsyncDisposable {
       return !old || JSON.stringify(old.model) !== JSON.stringify(m);
     });
     if (changed.length) cm.addStaticClusters(changed);
+  }
+
+  /** Static listeners plus the warm LDS ones (with their TLS files read: #loadDynamicListenerTls). */
+  #listeners(): Snapshot["listeners"] {
+    const dyn = this.#dynamicListeners;
+    const st = this.#staticListeners ?? this.#bootstrap.listeners;
+    return dyn.length ? [...st, ...dyn] : st;
+  }
+
+  /**
+   * Reads the certificate, key, CA and SDS files of the warm LDS listeners (control side, before
+   * a snapshot carries them), and watches their SDS files as for static listeners. A listener
+   * whose files cannot be read is not applied: its previous version keeps serving (or it is left
+   * out when new), logged and counted (`listener_manager.listener_create_failure`).
+   */
+  async #loadDynamicListenerTls(): Promise<void> {
+    const from = this.xds?.view().listeners ?? [];
+    const prev = this.#dynamicListenersFrom;
+    if (from.length === prev.length && from.every((l, i) => l === prev[i])) return; // unchanged
+    if (from.length === 0 && this.#dynamicTlsFiles === undefined) {
+      this.#dynamicListenersFrom = from;
+      this.#dynamicListeners = [];
+      return;
+    }
+    const t = this.#dynamicTlsFiles ??= this.#dynamicListenerTls();
+    const { listeners, errors } = await t.loadEach(from);
+    const loaded = new Map(listeners.map((l) => [l.name, l]));
+    const before = new Map(this.#dynamicListeners.map((l) => [l.name, l]));
+    const out: ListenerModel[] = [];
+    for (const l of from) {
+      const ok = loaded.get(l.name);
+      if (ok) {
+        out.push(ok);
+        continue;
+      }
+      this.localStats.counter("listener_manager.listener_create_failure").inc();
+      const old = before.get(l.name);
+      log.error(`LDS listener '${l.name}' not applied (${old ? "its previous version keeps serving" : "not added"}): ${errors.get(l.name)}`);
+      if (old) out.push(old);
+    }
+    this.#dynamicListenersFrom = from;
+    this.#dynamicListeners = out;
+  }
+
+  /** The SDS watcher of LDS listeners: a changed secret publishes a new snapshot version. */
+  #dynamicListenerTls(): ListenerTlsFiles {
+    const t = new ListenerTlsFiles(this.runtime, this.localStats);
+    t.onUpdate = (listeners) => {
+      if (this.#closed) return;
+      const fresh = new Map(listeners.map((l) => [l.name, l]));
+      this.#dynamicListeners = this.#dynamicListeners.map((l) => fresh.get(l.name) ?? l);
+      if (this.#state === "PRE_INITIALIZING") return;
+      void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, listeners: this.#listeners() });
+    };
+    return t;
+  }
+
+  /** Downstream TLS files; an SDS file that changes publishes a new snapshot version. */
+  #listenerTls(): ListenerTlsFiles {
+    if (this.#tlsFiles) return this.#tlsFiles;
+    const t = this.#tlsFiles = new ListenerTlsFiles(this.runtime, this.localStats);
+    t.onUpdate = (listeners) => {
+      if (this.#closed) return;
+      this.#staticListeners = listeners;
+      if (this.#state === "PRE_INITIALIZING") return;
+      void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, listeners: this.#listeners() });
+    };
+    return t;
+  }
+
+  /** CDS clusters with their certificate files read; a cluster whose files cannot be read is
+   *  left out (and logged), the others go on. */
+  async #dynamicClusters(): Promise<BootstrapModel["clusters"]> {
+    const models = this.xds?.view().clusters ?? [];
+    const out: BootstrapModel["clusters"][number][] = [];
+    for (const m of models) {
+      try {
+        out.push(...await loadClusterTlsFiles(this.runtime, [m]));
+      } catch (e) {
+        log.error(`CDS cluster '${m.name}' not applied: ${e instanceof Error ? e.message : String(e)}`);
+        const old = this.clusterManager.get(m.name);
+        if (old) out.push(old.model);
+      }
+    }
+    return out;
+  }
+
+  /** Hands EDS assignments to their clusters (once per assignment per cluster object). */
+  #applyEds(): void {
+    if (!this.xds) return;
+    for (const [name, cla] of this.xds.view().endpoints) {
+      const c = this.clusterManager.get(name);
+      if (!c || c.model.type !== "EDS") continue;
+      const key = JSON.stringify(cla.endpoints);
+      if (this.#appliedEds.get(c) === key) continue;
+      this.#appliedEds.set(c, key);
+      this.clusterManager.updateEndpoints(name, cla.endpoints);
+    }
+  }
+
+  /** The data plane's clusters: warm ones as they are now; a CDS cluster still warming is left
+   *  out, or keeps the snapshot of the version it replaces. */
+  #clusterSnapshots(): ClusterSnapshot[] {
+    const dynamic = new Set(this.xds?.clusters.keys() ?? []);
+    const out: ClusterSnapshot[] = [];
+    for (const snap of this.clusterManager.snapshot()) {
+      const c = this.clusterManager.get(snap.name);
+      if (!dynamic.has(snap.name) || c?.initialized) {
+        out.push(snap);
+        if (dynamic.has(snap.name)) this.#lastClusterSnapshot.set(snap.name, snap);
+      } else {
+        const prev = this.#lastClusterSnapshot.get(snap.name);
+        if (prev) out.push(prev);
+      }
+    }
+    for (const name of [...this.#lastClusterSnapshot.keys()]) if (!dynamic.has(name)) this.#lastClusterSnapshot.delete(name);
+    return out;
+  }
+
+  /** Applies the xDS view to the cluster manager (clusters, endpoints) and reads the TLS files
+   *  of the LDS listeners. */
+  async #applyXds(): Promise<void> {
+    this.#applyClusters([...this.#staticClusters, ...await this.#dynamicClusters()]);
+    this.#applyEds();
+    await this.#loadDynamicListenerTls();
+  }
+
+  /** An xDS update arrived: apply it and publish a new snapshot (one update at a time). */
+  #onXdsChange(): void {
+    if (!this.#xdsLive) return; // start() applies the initial state, then opens this path
+    this.#xdsChain = this.#xdsChain.then(async () => {
+      if (this.#closed) return;
+      await this.#applyXds();
+      await this.#publish({
+        ...this.#snapshot,
+        version: this.#snapshot.version + 1,
+        listeners: this.#listeners(),
+        clusters: this.#clusterSnapshots(),
+        routeConfigs: this.xds!.view().routeConfigs,
+      });
+    }).catch((e) => log.error(`applying an xDS update failed: ${e instanceof Error ? e.stack : String(e)}`));
   }
 
   async #publish(snapshot: Snapshot): Promise<void> {
@@ -284,6 +505,9 @@ export class Server implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#state = "DRAINING";
+      this.xds?.close();
+      this.#tlsFiles?.close();
+      this.#dynamicTlsFiles?.close();
       this.clusterManager.close();
       clearInterval(this.#uptimeTimer);
       await this.inProcess?.close();
@@ -335,8 +559,9 @@ export class Server implements AsyncDisposable {
         const clusters = (sr.clusters ?? []).map((c) => ({ cluster: c, version_info, last_updated: loadedAt }));
         const configs: Record<string, unknown>[] = [
           { "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", bootstrap: raw, last_updated: loadedAt },
-          { "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", static_clusters: clusters },
-          { "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump", static_listeners: listeners },
+          { "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", static_clusters: clusters, ...xdsClustersDump(this.xds) },
+          { "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump", static_listeners: listeners, ...xdsListenersDump(this.xds) },
+          ...(this.xds ? [xdsRoutesDump(this.xds), xdsEndpointsDump(this.xds)] : []),
         ];
         if (resource === undefined) return { configs };
         const key = resource.replace(/([A-Z])/g, "_$1").toLowerCase();
@@ -350,9 +575,9 @@ export class Server implements AsyncDisposable {
       },
       clustersText: () => clustersText(this.clusterManager),
       clustersJson: () => clustersJson(this.clusterManager),
-      listenersText: () => this.#bootstrap.listeners.map((l) => `${l.name}::${l.address.address}:${this.listenerPort(l.name)}`).join("\n") + "\n",
+      listenersText: () => this.#snapshot.listeners.map((l) => `${l.name}::${l.address.address}:${this.listenerPort(l.name)}`).join("\n") + "\n",
       listenersJson: () => ({
-        listener_statuses: this.#bootstrap.listeners.map((l) => ({
+        listener_statuses: this.#snapshot.listeners.map((l) => ({
           name: l.name,
           local_address: { socket_address: { address: l.address.address, port_value: this.listenerPort(l.name) } },
         })),

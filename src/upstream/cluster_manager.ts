@@ -129,7 +129,7 @@ export class Cluster {
       this.outlier = new OutlierDetector(m.outlierDetection, mgr.clock, new OutlierStats(mgr.store, m.name), mgr.random, () => this.changed());
     }
     this.#applyDiscovered();
-    if (m.type !== "STATIC") void this.#resolve(runtime);
+    if (m.type === "STRICT_DNS" || m.type === "LOGICAL_DNS") void this.#resolve(runtime);
   }
 
   #applyDiscovered(): void {
@@ -236,7 +236,7 @@ export class Cluster {
       locality: d.endpoint.locality,
       localityWeight: d.endpoint.localityWeight,
       healthFlags: this.flagsOf(d),
-      hostname: this.model.type === "STATIC" ? "" : d.endpoint.address.address,
+      hostname: this.model.type === "STRICT_DNS" || this.model.type === "LOGICAL_DNS" ? d.endpoint.address.address : d.endpoint.hostname,
     }));
     let healthy = 0, degraded = 0;
     for (const h of hosts) {

@@ -12,9 +12,13 @@ import { type BoundListener, bindListener } from "../listener/listener_manager.t
 import type { Runtime } from "../runtime/types.ts";
 import type { UpstreamEventSink } from "../upstream/outlier_detection.ts";
 import { ThreadLocalClusterManager } from "../upstream/thread_local_cluster.ts";
+import { RouteConfigProviders } from "../router/route_config_provider.ts";
 import type { Snapshot } from "./protocol.ts";
 import "../filters/network/http_connection_manager/filter.ts";
 import "../filters/network/tcp_proxy/filter.ts";
+import "../filters/network/rbac/filter.ts";
+import "../filters/network/local_ratelimit/filter.ts";
+import "../filters/network/connection_limit/filter.ts";
 
 const log = new Logger("main");
 
@@ -23,6 +27,8 @@ export class DataPlane {
   readonly wheel = new TimerWheel();
   readonly tlcm: ThreadLocalClusterManager;
   readonly listeners = new Map<string, BoundListener>();
+  /** RDS route tables of this thread, by route config name. */
+  readonly routeConfigs = new RouteConfigProviders();
   #version = -1;
   /** JSON of each listener's model: an unchanged listener keeps its config and connections. */
   #listenerJson = new Map<string, string>();
@@ -40,18 +46,22 @@ export class DataPlane {
     return this.#version;
   }
 
-  #listenerConfig(m: ListenerModel): ListenerConfig {
+  /** `previous`: the config this one replaces on the same socket (its unchanged filter chains
+   *  are taken over, connections and all). */
+  #listenerConfig(m: ListenerModel, previous?: ListenerConfig): ListenerConfig {
     return new ListenerConfig(m, {
       clusterManager: this.tlcm,
       wheel: this.wheel,
       stats: this.stats,
       healthCheckFailed: this.#healthCheckFailed,
-    });
+      routeConfigs: this.routeConfigs,
+    }, previous);
   }
 
   /**
    * Installs `snapshot`: clusters first (so new routes find them), then listeners — changed ones
-   * get the new config for new connections (in-flight ones keep theirs), new ones are bound,
+   * get the new config for new connections (in-flight ones keep theirs; connections on changed
+   * or removed filter chains drain, those on unchanged chains run on), new ones are bound,
    * removed ones stop accepting and drain. `ports` pins port-0 listeners to a known port.
    */
   async apply(snapshot: Snapshot, ports: Record<string, number> = {}, fds: Record<string, number> = {}): Promise<void> {
@@ -60,6 +70,8 @@ export class DataPlane {
     // Unchanged clusters keep their pools and in-flight requests (ThreadLocalClusterManager
     // compares config versions); changed ones are rebuilt and their old pools drain.
     this.tlcm.update(snapshot.clusters);
+    // Route configs before listeners: a new listener's HCM finds its RDS table filled.
+    this.routeConfigs.update(snapshot.routeConfigs ?? []);
     const keep = new Set<string>();
     for (const m of snapshot.listeners) {
       keep.add(m.name);
@@ -69,7 +81,9 @@ export class DataPlane {
       this.#listenerJson.set(m.name, json);
       if (existing && sameAddress(existing.model, m)) {
         const real = m.address.port === 0 ? { ...m, address: { ...m.address, port: existing.socket.port } } : m;
-        existing.active.update(this.#listenerConfig(real));
+        // In-place filter-chain update: connections on unchanged chains run on; those on
+        // removed or changed chains drain (a listener-level change drains them all).
+        existing.active.update(this.#listenerConfig(real, existing.active.config));
         (existing as { model: ListenerModel }).model = m;
         continue;
       }

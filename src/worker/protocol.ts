@@ -4,12 +4,12 @@
  */
 import type { LogLevel } from "../core/log.ts";
 import type { StatDescriptor } from "../core/stats.ts";
-import type { ListenerModel } from "../config/model.ts";
+import type { ListenerModel, RouteConfigModel } from "../config/model.ts";
 import type { ClusterSnapshot } from "../upstream/host.ts";
 import type { HostResultKind } from "../upstream/outlier_detection.ts";
 
 /** Bumped on any incompatible change to the messages below. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** An immutable config version for the data plane. */
 export interface Snapshot {
@@ -19,6 +19,8 @@ export interface Snapshot {
   readonly clusters: readonly ClusterSnapshot[];
   /** POST /healthcheck/fail state (the health_check filter answers 503 while set). */
   readonly healthCheckFailed: boolean;
+  /** Route configurations from RDS, by name (HCMs with `rds` look them up). */
+  readonly routeConfigs?: readonly RouteConfigModel[];
 }
 
 /** Main → worker. */

@@ -41,6 +41,9 @@ export class WorkerSet {
     knownPorts: Record<string, number> = {},
     /** Where workers' host results go (the control side's outlier detection). */
     readonly hostResults: UpstreamEventSink | null = null,
+    /** Bind listeners with SO_REUSEPORT even with one worker (under the hot-restart supervisor,
+     *  so that the next generation can bind the listeners it did not inherit, e.g. from LDS). */
+    readonly alwaysReusePort = false,
   ) {
     this.#snapshot = snapshot;
     this.#ports = { ...knownPorts };
@@ -96,7 +99,7 @@ export class WorkerSet {
         snapshot: this.#snapshot,
         ports: this.#ports,
         logLevel: logLevel(),
-        reusePort: this.count > 1,
+        reusePort: this.count > 1 || this.alwaysReusePort,
         fds: this.fdsForThread(),
       };
       w.postMessage(init);

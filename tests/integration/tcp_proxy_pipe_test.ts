@@ -290,3 +290,26 @@ test("tcp_proxy: a slow downstream pauses the upstream and every byte arrives", 
   }
   void up;
 }, { timeoutMs: 30000 });
+
+test("tcp_proxy under wrk: keep-alive and new-connection load pass through without an error", async () => {
+  const { spawn } = await import("node:child_process");
+  const { startUpstream } = await import("../helpers/upstream.ts");
+  await using up = await startUpstream();
+  await using p = await startProxy(tcpConfig({ stat_prefix: "tp", cluster: "up" }, [cluster("up", [up.port])]));
+  const wrk = (args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn("wrk", [...args, `http://127.0.0.1:${p.port("tcp")}/`], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.on("error", (e) => reject(new Error(`wrk is needed (make test installs it): ${e.message}`)));
+      child.on("close", () => resolve(out));
+    });
+  for (const args of [["-t1", "-c16", "-d2s"], ["-t1", "-c8", "-d2s", "-H", "Connection: close"]]) {
+    const out = await wrk(args);
+    const n = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    assert.ok(n > 100, `wrk ran (${n} requests):\n${out}`);
+    assert.doesNotMatch(out, /Non-2xx or 3xx responses|Socket errors/, out);
+  }
+  assert.ok(p.stat("tcp.tp.downstream_cx_total") > 100, "new-connection load made many connections");
+}, { timeoutMs: 30_000 });

@@ -10,7 +10,7 @@ import { type TimerTarget, WheelTimer } from "../../core/timer_wheel.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { NetworkFilter, NetworkFilterStatus } from "../../network/filter.ts";
 import type { WatermarkListener } from "../../network/write_batch.ts";
-import type { CompiledRoute } from "../../router/route_table.ts";
+import { type CompiledRoute, streamRandom } from "../../router/route_table.ts";
 import type {
   FilterStatus,
   RequestHeaders,
@@ -19,7 +19,7 @@ import type {
   StreamFilter,
 } from "../filter.ts";
 import { HeaderMap } from "../header_map.ts";
-import { CRLF, encodeChunkHeader, encodeResponseHead, encodeTrailers, LAST_CHUNK } from "../http1/encoder.ts";
+import { CRLF, encodeChunkHeader, encodeResponseHead, encodeTrailers, LAST_CHUNK, writeResponseHead } from "../http1/encoder.ts";
 import { type CodecError, Http1Parser, type Http1ParserHandler, type RequestHead } from "../http1/parser.ts";
 import { ResponseFlag } from "../response_flags.ts";
 import { StreamInfo } from "../stream_info.ts";
@@ -40,8 +40,6 @@ const ITER_STOP_ALL = 2;
 // Timer kinds: one WheelTimer of each per connection, created once and re-armed on the single
 // per-thread wheel (DESIGN §7): a slow client costs a list entry, not a setTimeout.
 const TIMER_IDLE = 1;
-/** How long a draining connection may stay idle before it is closed. */
-const DRAIN_IDLE_GRACE_MS = 1000;
 const TIMER_REQUEST_HEADERS = 2;
 const TIMER_REQUEST = 3;
 const TIMER_STREAM_IDLE = 4;
@@ -104,6 +102,15 @@ function stripTrailingDot(req: RequestHeaders): void {
   }
 }
 
+/** upgrade_configs for an upgrade request (upgrade requests only): the matched route's own
+ *  entry for the type overrides the HCM's both ways (Envoy's createUpgradeFilterChain). */
+function upgradeAllowed(stream: ActiveStream, config: HcmConfig, value: string): boolean {
+  const type = value.toLowerCase();
+  const hcmEnabled = config.upgradeTypes.includes(type);
+  const route = stream.route();
+  return route === null ? hcmEnabled : route.upgradeAllowed(type, hcmEnabled);
+}
+
 /** The HCM instance on one downstream connection. */
 export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler, TimerTarget {
   readonly #parser: Http1Parser;
@@ -146,6 +153,8 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     this.#durationTimer = new WheelTimer(this, TIMER_MAX_DURATION);
     this.#streamDurationTimer = new WheelTimer(this, TIMER_MAX_STREAM_DURATION);
     if (config.maxConnectionDurationMs > 0) conn.wheel.arm(this.#durationTimer, config.maxConnectionDurationMs);
+    // delayed_close_timeout is the HCM's (other network filters keep the connection's default).
+    conn.delayedCloseMs = config.delayedCloseTimeoutMs;
     const s = config.stats;
     s.downstreamCxTotal.inc();
     s.downstreamCxHttp1Total.inc();
@@ -209,14 +218,14 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
   }
 
   /** The listener started draining: every further response carries `connection: close`, and
-   *  a connection that stays idle for DRAIN_IDLE_GRACE_MS is closed. Not at once: a client may
+   *  a connection that stays idle for drain_timeout (default 5 s) is closed. Not at once: a client may
    *  be sending its next request on it right now, and closing under it would lose that
    *  request (RFC 9112 §9.3.1's race). */
   onDrain(): void {
     if (this.conn.closing) return;
     this.config.stats.downstreamCxDrainClose.inc();
     this.#draining = true;
-    if (this.#stream === null && !this.#requestStarted) this.conn.wheel.arm(this.#idleTimer, DRAIN_IDLE_GRACE_MS);
+    if (this.#stream === null && !this.#requestStarted) this.conn.wheel.arm(this.#idleTimer, this.config.drainTimeoutMs);
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -300,6 +309,7 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     const info = new StreamInfo(conn.remoteAddressString, conn.localAddressString);
     info.startMono = conn.wheel.clock.now();
     info.connectionId = this.connectionId;
+    info.downstreamConnection = conn; // [tls] SNI and TLS facts for access logs
     const req: RequestHeaders = { method: "-", path: "-", authority: "", scheme: "http", headers: new HeaderMap() };
     const stream = new ActiveStream(this, req, info, 1, false);
     const s = this.config.stats;
@@ -342,7 +352,8 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
 
   #armIdle(): void {
     const t = this.config.model.idleTimeoutMs;
-    if (this.#draining) this.conn.wheel.arm(this.#idleTimer, t > 0 ? Math.min(t, DRAIN_IDLE_GRACE_MS) : DRAIN_IDLE_GRACE_MS);
+    const grace = this.config.drainTimeoutMs;
+    if (this.#draining) this.conn.wheel.arm(this.#idleTimer, t > 0 ? Math.min(t, grace) : grace);
     else if (t > 0) this.conn.wheel.arm(this.#idleTimer, t);
   }
 
@@ -380,8 +391,13 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     }
     this.#parser.resume();
     const pending = this.#pending;
+    if (pending.length === 0) {
+      // The common keep-alive case (nothing pipelined): no new pending array per request.
+      this.conn.readDisable(false);
+      return;
+    }
     this.#pending = [];
-    if (pending.length > 0 && this.#stream === null && !this.#requestStarted) this.#onRequestBegin();
+    if (this.#stream === null && !this.#requestStarted) this.#onRequestBegin();
     let i = 0;
     for (; i < pending.length && !this.#parser.paused && !this.conn.closing; i++) {
       const chunk = pending[i]!;
@@ -481,6 +497,7 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     const info = new StreamInfo(conn.remoteAddressString, conn.localAddressString);
     info.startMono = wheel.clock.now();
     info.connectionId = this.connectionId;
+    info.downstreamConnection = conn; // [tls] SNI and TLS facts for access logs
     info.protocol = head.versionMinor === 1 ? "HTTP/1.1" : "HTTP/1.0";
     const req: RequestHeaders = { method: head.method, path, authority: authority.toLowerCase(), scheme: "http", headers };
 
@@ -490,8 +507,9 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     if (endStream) stream.markRequestComplete();
 
     // Expect: 100-continue is answered here (Envoy's default, proxy_100_continue false) and not
-    // forwarded upstream (RFC 9110 §10.1.1).
-    if (head.expectContinue) {
+    // forwarded upstream (RFC 9110 §10.1.1). With proxy_100_continue the expectation goes
+    // upstream and the upstream's 100 is relayed (encode100Continue).
+    if (head.expectContinue && !config.proxy100Continue) {
       headers.remove("expect");
       if (!endStream) this.conn.write(CONTINUE_100);
     }
@@ -543,7 +561,7 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     // the connection (Envoy sets the latter from TLS, not from :scheme).
     if (config.schemeToOverwrite !== "") req.scheme = config.schemeToOverwrite;
 
-    if (upgrade && config.upgradeTypes.includes(upgradeValue.toLowerCase())) {
+    if (upgrade && upgradeAllowed(stream, config, upgradeValue)) {
       // An upgrade allowed by upgrade_configs: the request keeps `connection: upgrade` and
       // `upgrade` (the terminal filter forwards them) and its stream stays open after the head:
       // after a 101 the bytes that follow are tunnelled (writeHeaders switches modes).
@@ -815,9 +833,8 @@ export class HttpConnectionManager implements NetworkFilter, Http1ParserHandler,
     }
     if (this.#closeAfterResponse) headers.set("connection", "close");
     else if (st.versionMinor === 0) headers.set("connection", "keep-alive");
-    const head = encodeResponseHead(status, headers, 1);
     st.info.bytesSent = 0;
-    this.conn.write(head);
+    writeResponseHead(this.conn.writer, status, headers, 1);
     if (endStream) this.#streamComplete(st);
   }
 
@@ -926,6 +943,8 @@ export class ActiveStream implements StreamCallbacks {
   readonly filters: StreamFilter[];
   #routeCached = false;
   #route: CompiledRoute | null = null;
+  /** The stream's random value for runtime_fraction route matches; -1 until drawn. */
+  #routeRandom = -1;
   /** Per-filter decode state (ITER_*), null until a decoder filter first stops. */
   #decodeStates: Uint8Array | null = null;
   /** How many filters (from 0) have received the request headers. */
@@ -986,7 +1005,11 @@ export class ActiveStream implements StreamCallbacks {
   route(): CompiledRoute | null {
     if (!this.#routeCached) {
       this.#routeCached = true;
-      this.#route = this.hcm.config.routeTable.route(this.request.authority, this.request.path, this.request);
+      const table = this.hcm.config.routes.table;
+      // runtime_fraction: one random value per stream, kept across route cache clears (Envoy
+      // passes the stream id); drawn only when the table has fractions.
+      if (table.needsRandom && this.#routeRandom < 0) this.#routeRandom = streamRandom();
+      this.#route = table.route(this.request.authority, this.request.path, this.request, this.#routeRandom < 0 ? 0 : this.#routeRandom);
     }
     return this.#route;
   }
@@ -1254,6 +1277,14 @@ export class ActiveStream implements StreamCallbacks {
     }
     this.hcm.writeData(this, data, endStream);
   }
+
+  /** proxy_100_continue: relays the upstream's 100 Continue once, before the response. */
+  encode100Continue(): void {
+    if (this.#done || this.responseStarted || this.#sent100 || !this.hcm.config.proxy100Continue) return;
+    this.#sent100 = true;
+    this.hcm.conn.write(CONTINUE_100);
+  }
+  #sent100 = false;
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.#done) return;

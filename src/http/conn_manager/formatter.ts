@@ -7,6 +7,7 @@
 import type { RequestHeaders, ResponseHeaders } from "../filter.ts";
 import { formatResponseFlags, ResponseFlag } from "../response_flags.ts";
 import type { StreamInfo } from "../stream_info.ts";
+import { downstreamSsl } from "../../tls/downstream_tls.ts";
 
 /** A compiled format: one finished stream → one line. */
 export type CompiledFormat = (info: StreamInfo, req: RequestHeaders | null, resp: ResponseHeaders | null) => string;
@@ -109,17 +110,20 @@ const SIMPLE: Record<string, Part> = {
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (i) => stripPort(i.downstreamLocalAddress),
   DOWNSTREAM_LOCAL_PORT: (i) => portOf(i.downstreamLocalAddress),
   REQUEST_ID: (i) => i.requestId || "-",
+  REQUESTED_SERVER_NAME: (i) => i.downstreamConnection?.requestedServerName || "-",
+  DOWNSTREAM_PEER_SUBJECT: (i) => downstreamSsl(i.downstreamConnection?.socket)?.peerSubject || "-",
+  DOWNSTREAM_TLS_VERSION: (i) => downstreamSsl(i.downstreamConnection?.socket)?.version || "-",
+  DOWNSTREAM_TLS_CIPHER: (i) => downstreamSsl(i.downstreamConnection?.socket)?.cipher || "-",
 };
 
 /** Operators Envoy has that describe TLS or features Legate does not have yet: always "-"
  *  (a plaintext connection has no peer certificate, as in Envoy). */
 const UNAVAILABLE = [
   "DOWNSTREAM_PEER_URI_SAN", "DOWNSTREAM_PEER_DNS_SAN", "DOWNSTREAM_PEER_IP_SAN", "DOWNSTREAM_PEER_EMAIL_SAN",
-  "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_PEER_ISSUER", "DOWNSTREAM_PEER_FINGERPRINT_256",
+  "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_PEER_ISSUER", "DOWNSTREAM_PEER_FINGERPRINT_256",
   "DOWNSTREAM_PEER_FINGERPRINT_1", "DOWNSTREAM_PEER_SERIAL", "DOWNSTREAM_PEER_CERT", "DOWNSTREAM_PEER_CERT_V_START",
   "DOWNSTREAM_PEER_CERT_V_END", "DOWNSTREAM_LOCAL_URI_SAN", "DOWNSTREAM_LOCAL_DNS_SAN", "DOWNSTREAM_LOCAL_IP_SAN",
-  "DOWNSTREAM_LOCAL_SUBJECT", "DOWNSTREAM_TLS_VERSION", "DOWNSTREAM_TLS_CIPHER", "DOWNSTREAM_TLS_SESSION_ID",
-  "REQUESTED_SERVER_NAME",
+  "DOWNSTREAM_LOCAL_SUBJECT", "DOWNSTREAM_TLS_SESSION_ID",
 ];
 const DASH: Part = () => "-";
 for (const op of UNAVAILABLE) SIMPLE[op] = DASH;

@@ -5,6 +5,7 @@
 import type { Counter, Gauge, Histogram } from "../../core/stats.ts";
 import type { HcmModel, LocalReplyModel } from "../../config/model.ts";
 import { RouteTable } from "../../router/route_table.ts";
+import { emptyRouteTable, type RouteTableHolder } from "../../router/route_config_provider.ts";
 import type { NetworkFilterFactoryContext } from "../../network/filter.ts";
 import { findHttpFilterRuntime, type StreamFilterFactory } from "../filter.ts";
 import type { AccessLogger } from "./access_log.ts";
@@ -157,6 +158,12 @@ export class HcmConfig {
   readonly internalRanges: readonly CidrRange[] | null;
   /** upgrade_configs: enabled upgrade types, lower-cased. */
   readonly upgradeTypes: readonly string[];
+  /** drain_timeout ms (default 5000): how long an idle connection survives its listener's drain. */
+  readonly drainTimeoutMs: number;
+  /** delayed_close_timeout ms (default 1000; 0 = close as soon as the writes are flushed). */
+  readonly delayedCloseTimeoutMs: number;
+  /** proxy_100_continue: Expect: 100-continue goes upstream and the upstream's 100 is relayed. */
+  readonly proxy100Continue: boolean;
   /** Whether `ip` is an internal address (internal_address_config, or the default ranges). */
   isInternal(ip: string): boolean {
     return inRanges(ip, this.internalRanges ?? DEFAULT_INTERNAL_RANGES);
@@ -165,13 +172,17 @@ export class HcmConfig {
   readonly pathOptions: boolean;
   readonly statPrefix: string;
   readonly stats: HcmStats;
-  readonly routeTable: RouteTable;
+  /** The route table new streams use: fixed for an inline route_config, the thread's RDS
+   *  holder (swapped when a new version arrives) for `rds`. */
+  readonly routes: RouteTableHolder;
   readonly filterFactories: readonly StreamFilterFactory[];
   readonly accessLoggers: readonly AccessLogger[];
   constructor(readonly model: HcmModel, readonly ctx: NetworkFilterFactoryContext) {
     this.statPrefix = `http.${model.statPrefix}.`;
     this.stats = new HcmStats(ctx, this.statPrefix);
-    this.routeTable = new RouteTable(model.routeConfig);
+    if (model.routeConfig) this.routes = { table: new RouteTable(model.routeConfig) };
+    else if (ctx.routeConfigs) this.routes = ctx.routeConfigs.get(model.rds!.routeConfigName);
+    else this.routes = { table: emptyRouteTable(model.rds!.routeConfigName) };
     const base = {
       clusterManager: ctx.clusterManager,
       wheel: ctx.wheel,
@@ -208,6 +219,9 @@ export class HcmConfig {
     this.defaultHostForHttp10 = model.defaultHostForHttp10 ?? "";
     this.enableTrailers = model.enableTrailers ?? false;
     this.upgradeTypes = model.upgradeTypes ?? [];
+    this.drainTimeoutMs = model.drainTimeoutMs ?? 5000;
+    this.delayedCloseTimeoutMs = model.delayedCloseTimeoutMs ?? 1000;
+    this.proxy100Continue = model.proxy100Continue ?? false;
     this.stripTrailingHostDot = model.stripTrailingHostDot ?? false;
     this.appendXForwardedPort = model.appendXForwardedPort ?? false;
     this.schemeToOverwrite = model.schemeToOverwrite ?? "";

@@ -1,10 +1,12 @@
 /**
  * HTTP/1.1 message encoder (RFC 9112). Worker side (data path).
  *
- * Heads are built as one string and written out as ISO-8859-1, one byte per char code, so
- * obs-text bytes (0x80–0xFF) that the parser decoded round-trip exactly (RFC 9110 §5.5). The
- * common all-ASCII case goes through TextEncoder.encodeInto into a reused scratch buffer (native
- * speed), then one copy of exactly the used length; anything else takes a manual loop.
+ * Heads are written as ISO-8859-1, one byte per char code, so obs-text bytes (0x80–0xFF) that
+ * the parser decoded round-trip exactly (RFC 9110 §5.5). They are written piece by piece into a
+ * reused scratch buffer, then copied out once at exactly the used length: no head string is
+ * built (concatenating names and values made a rope per piece, which JSC then had to flatten
+ * before TextEncoder could read it). Long pieces go through TextEncoder.encodeInto (native),
+ * short ones through a plain loop, cheaper than a native call for a few bytes.
  *
  * Field names and values are written as given: validating them (no CR/LF/NUL, RFC 9110 §5.5) is
  * the job of whoever sets them (codecs validate what they parse; filters set trusted strings).
@@ -70,20 +72,114 @@ function statusLine(status: number, minor: 0 | 1, reason: string | undefined): s
   return (cache[status] ??= `HTTP/1.${minor} ${status} ${reasonPhrase(status)}\r\n`);
 }
 
-function appendFields(head: string, headers: HeaderMap): string {
-  const n = headers.size;
-  for (let i = 0; i < n; i++) head += headers.nameAt(i) + ": " + headers.valueAt(i) + "\r\n";
-  return head;
+/** Pieces longer than this go through encodeInto; shorter ones through a JS loop. */
+const LOOP_MAX = 48;
+
+/** Makes the scratch buffer at least `n` bytes long. */
+function reserve(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
+  return scratch;
 }
 
-/** Worker: `METHOD path HTTP/1.1\r\n` + field lines + `\r\n` (RFC 9112 §3, §5). */
-export function encodeRequestHead(method: string, path: string, headers: HeaderMap): Uint8Array {
-  return encodeLatin1(appendFields(method + " " + path + " HTTP/1.1\r\n", headers) + "\r\n");
+/** Writes `s` as ISO-8859-1 at buf[at…] (room is reserved by the caller); returns the end. */
+function put(buf: Uint8Array, at: number, s: string): number {
+  const n = s.length;
+  if (n > LOOP_MAX) {
+    // read === written === n only if every char took one UTF-8 byte, i.e. the piece is ASCII.
+    const r = encoder.encodeInto(s, buf.subarray(at, at + n));
+    if (r.read === n && r.written === n) return at + n;
+  }
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    buf[at + i] = c > 0xff ? 0x3f : c;
+  }
+  return at + n;
+}
+
+/** Writes one `name: value\r\n` line; returns the end. */
+function putField(buf: Uint8Array, at: number, name: string, value: string): number {
+  at = put(buf, at, name);
+  buf[at++] = 58; // ":"
+  buf[at++] = 32;
+  at = put(buf, at, value);
+  buf[at++] = 13;
+  buf[at++] = 10;
+  return at;
+}
+
+/** Writes `name: value\r\n` per line, then the empty line; returns the end. */
+function putFields(buf: Uint8Array, at: number, headers: HeaderMap): number {
+  const n = headers.size;
+  for (let i = 0; i < n; i++) at = putField(buf, at, headers.nameAt(i), headers.valueAt(i));
+  buf[at++] = 13;
+  buf[at++] = 10;
+  return at;
+}
+
+/** Writes the request line; returns the end (room for it is reserved by the caller). */
+function putRequestLine(buf: Uint8Array, at: number, method: string, path: string): number {
+  at = put(buf, at, method);
+  buf[at++] = 32;
+  at = put(buf, at, path);
+  return put(buf, at, " HTTP/1.1\r\n");
+}
+
+/** Room a request head needs (`host`: see writeRequestHead()). */
+function requestHeadSize(method: string, path: string, headers: HeaderMap, host: string | undefined): number {
+  return method.length + path.length + 14 + headers.byteLength() + (host === undefined ? 0 : host.length + 8);
+}
+
+/** Writes a whole request head at buf[at…] (room reserved by the caller); returns the end. */
+function putRequestHead(buf: Uint8Array, at: number, method: string, path: string, headers: HeaderMap, host: string | undefined): number {
+  at = putRequestLine(buf, at, method, path);
+  const n = headers.size;
+  for (let i = 0; i < n; i++) at = putField(buf, at, headers.nameAt(i), headers.valueAt(i));
+  if (host !== undefined) at = putField(buf, at, "host", host);
+  buf[at++] = 13;
+  buf[at++] = 10;
+  return at;
+}
+
+/** Worker: `METHOD path HTTP/1.1\r\n` + field lines + `\r\n` (RFC 9112 §3, §5); `host` as in writeRequestHead(). */
+export function encodeRequestHead(method: string, path: string, headers: HeaderMap, host?: string): Uint8Array {
+  const buf = reserve(requestHeadSize(method, path, headers, host));
+  return buf.slice(0, putRequestHead(buf, 0, method, path, headers, host));
 }
 
 /** Worker: status line + field lines + `\r\n` (RFC 9112 §4); the standard reason phrase when `reason` is omitted. */
 export function encodeResponseHead(status: number, headers: HeaderMap, versionMinor: 0 | 1 = 1, reason?: string): Uint8Array {
-  return encodeLatin1(appendFields(statusLine(status, versionMinor, reason), headers) + "\r\n");
+  const line = statusLine(status, versionMinor, reason);
+  const buf = reserve(line.length + 2 + headers.byteLength());
+  return buf.slice(0, putFields(buf, put(buf, 0, line), headers));
+}
+
+/** Worker: a place heads are encoded into directly, with no array of their own (a
+ *  network/write_batch.ts BatchedWriter): reserve room, write into `buffer`, commit the range. */
+export interface HeadSink {
+  /** Room for `n` bytes; returns their offset in `buffer`. */
+  reserve(n: number): number;
+  /** Read after reserve() (it may have grown). */
+  readonly buffer: Uint8Array;
+  /** buffer[start, end) is written: send it in order with the sink's other writes. */
+  commit(start: number, end: number): void;
+}
+
+/**
+ * Worker: encodeRequestHead() written straight into `sink`. `host`, when given, is written as one
+ * more line after `headers` — the same bytes as headers.set("host", host) on a map without a
+ * host line, without changing the map.
+ */
+export function writeRequestHead(sink: HeadSink, method: string, path: string, headers: HeaderMap, host?: string): void {
+  const start = sink.reserve(requestHeadSize(method, path, headers, host));
+  sink.commit(start, putRequestHead(sink.buffer, start, method, path, headers, host));
+}
+
+/** Worker: encodeResponseHead() written straight into `sink`. */
+export function writeResponseHead(sink: HeadSink, status: number, headers: HeaderMap, versionMinor: 0 | 1 = 1, reason?: string): void {
+  const line = statusLine(status, versionMinor, reason);
+  const start = sink.reserve(line.length + 2 + headers.byteLength());
+  const buf = sink.buffer;
+  sink.commit(start, putFields(buf, put(buf, start, line), headers));
 }
 
 const HEX_DIGITS = "0123456789abcdef";
@@ -106,5 +202,9 @@ export function encodeChunkHeader(size: number): Uint8Array {
 
 /** Worker: last-chunk, trailer field lines and the final CRLF: `0\r\n` + trailers + `\r\n` (RFC 9112 §7.1.2). */
 export function encodeTrailers(trailers: HeaderMap): Uint8Array {
-  return encodeLatin1(appendFields("0\r\n", trailers) + "\r\n");
+  const buf = reserve(5 + trailers.byteLength());
+  buf[0] = 48; // "0"
+  buf[1] = 13;
+  buf[2] = 10;
+  return buf.slice(0, putFields(buf, 3, trailers));
 }

@@ -12,6 +12,7 @@ import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions }
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
 import { resolveWithNodeDns } from "../node_dns.ts";
+import { createNodeTlsServerContext, NodeTlsServerContext, startNodeTlsServer, subjectLine, verifyPeerChain } from "../node_tls_server.ts";
 import {
   type ConnectOptions,
   type ListenOptions,
@@ -21,6 +22,8 @@ import {
   type TcpListener,
   type TcpSocket,
   type TlsConnectOptions,
+  type TlsServerContext,
+  type TlsServerObserver,
 } from "../types.ts";
 
 type RawSocket = Socket<BunTcpSocket>;
@@ -95,6 +98,21 @@ class BunTcpSocket implements TcpSocket {
     if (n < 0) return false; // closing: the close handler reports it
     // The caller may reuse `data` once we return: keep a copy of what the kernel did not take.
     this.enqueue(data.slice(n));
+    return false;
+  }
+
+  writeRange(data: Uint8Array, start: number, end: number): boolean {
+    if (this.closed || this.endRequested || this.destroyed) return false;
+    const raw = this.raw;
+    if (raw === undefined || this.queued > 0) {
+      this.enqueue(data.slice(start, end));
+      return false;
+    }
+    const len = end - start;
+    const n = raw.write(data, start, len);
+    if (n === len) return true;
+    if (n < 0) return false; // closing: the close handler reports it
+    this.enqueue(data.slice(start + n, end));
     return false;
   }
 
@@ -199,6 +217,73 @@ class BunTcpSocket implements TcpSocket {
 
   /** Set when the handshake was refused (the close that follows is the connect failure). */
   tlsFailed = false;
+  /** Server-side TLS (native upgradeTLS): who hears about the handshake. */
+  serverTls: { observer: TlsServerObserver; ctx: NodeTlsServerContext } | undefined = undefined;
+
+  /** The Bun socket, for the native server TLS upgrade (undefined while connecting). */
+  get rawSocket(): RawSocket | undefined {
+    return this.raw;
+  }
+
+  /** True when nothing is queued and the socket is plain, open and untouched by end/destroy. */
+  get upgradable(): boolean {
+    return this.raw !== undefined && this.queued === 0 && !this.endRequested && !this.destroyed && !this.closed && this.tls === undefined && !this.gotFin;
+  }
+
+  /** Server TLS: the handshake ended (native upgradeTLS). */
+  onServerHandshake(raw: RawSocket, success: boolean, authError: Error | null): void {
+    const st = this.serverTls!;
+    if (this.raw !== undefined || this.closed || this.destroyed) return;
+    if (!success) {
+      this.closeError = new RuntimeError("ETLS", `TLS handshake failed: ${authError?.message ?? "the handshake was aborted"}`);
+      this.tlsFailed = true;
+      st.observer.onFailure(this.closeError);
+      raw.terminate();
+      return;
+    }
+    const t = raw as unknown as {
+      getServername?(): string;
+      alpnProtocol?: string | false | null;
+      getTLSVersion?(): string;
+      getCipher?(): { name?: string };
+      getPeerCertificate?(detailed?: boolean): Record<string, unknown> | null;
+      authorized?: boolean;
+    };
+    const peer = t.getPeerCertificate?.(true) ?? null;
+    const presented = peer !== null && typeof peer === "object" && Object.keys(peer).length > 0;
+    let verifyError: string | undefined = undefined;
+    if (presented && t.authorized !== true) {
+      verifyError = (authError as { code?: string } | null)?.code ?? authError?.message ??
+        verifyPeerChain(peer as never, st.ctx.caCerts) ?? undefined;
+    }
+    let ok = false;
+    try {
+      ok = st.observer.onHandshake({
+        serverName: t.getServername?.() ?? "",
+        alpnProtocol: typeof t.alpnProtocol === "string" ? t.alpnProtocol : "",
+        version: t.getTLSVersion?.() ?? "",
+        cipher: t.getCipher?.()?.name ?? "",
+        peerCertificatePresented: presented,
+        peerSubject: presented ? subjectLine(peer!.subject) : "",
+        peerVerifyError: verifyError,
+      });
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      this.closeError = new RuntimeError("ETLS", "TLS handshake refused (client certificate)");
+      this.tlsFailed = true;
+      raw.terminate();
+      return;
+    }
+    this.attach(raw);
+    const drained = this.queued === 0 || this.flush();
+    if (drained && this.endRequested && !this.finSent) this.shutdown();
+    if (drained && this.owedDrain && this.queued === 0 && !this.closed) {
+      this.owedDrain = false;
+      this.events.onDrain();
+    }
+  }
   /** Outbound TLS: the Bun socket while its handshake runs (so destroy/timeout can end it). */
   pendingRaw: RawSocket | undefined = undefined;
 
@@ -222,6 +307,12 @@ class BunTcpSocket implements TcpSocket {
   /** The Bun socket closed (any reason). */
   onRawClose(error: Error | undefined): void {
     if (this.closed) return;
+    if (this.serverTls !== undefined && this.raw === undefined && !this.tlsFailed) {
+      // Closed before the server handshake completed (a non-TLS client, a dropped connection).
+      this.tlsFailed = true;
+      this.closeError ??= new RuntimeError("ETLS", `TLS handshake failed: ${error?.message ?? "connection closed during the handshake"}`);
+      this.serverTls.observer.onFailure(this.closeError);
+    }
     if (this.tls !== undefined && this.raw === undefined && !this.destroyed) {
       // The TLS connection closed before its handshake completed: a connect failure.
       if (!this.tlsFailed) this.tls.onHandshake?.(false);
@@ -372,6 +463,74 @@ const tlsHandlers: SocketHandler<BunTcpSocket, "uint8array"> = {
   },
 };
 
+/** Server TLS sockets made by the native upgradeTLS: `handshake` attaches them. */
+const tlsServerHandlers: SocketHandler<BunTcpSocket, "uint8array"> = {
+  ...sharedHandlers,
+  open(raw) {
+    raw.data.pendingRaw = raw;
+  },
+  handshake(raw, success, authError) {
+    raw.data.onServerHandshake(raw, success, authError);
+  },
+};
+
+/** ALPN protocol list in TLS wire format (what Bun's native sockets take). */
+function alpnWire(list: readonly string[]): Uint8Array {
+  const enc = new TextEncoder();
+  const parts = list.map((p) => enc.encode(p));
+  const out = new Uint8Array(parts.reduce((n, p) => n + 1 + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out[at++] = p.byteLength;
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Bun's native TLS options of a server context (built once per context). */
+const nativeServerOptions = new WeakMap<NodeTlsServerContext, Record<string, unknown>>();
+function bunServerTls(ctx: NodeTlsServerContext): Record<string, unknown> {
+  let o = nativeServerOptions.get(ctx);
+  if (o !== undefined) return o;
+  const t = ctx.options;
+  o = { isServer: true, cert: t.cert, key: t.key, requestCert: t.requestCert, rejectUnauthorized: false };
+  if (t.ca !== undefined) o.ca = t.ca;
+  if (t.alpn !== undefined && t.alpn.length > 0) o.ALPNProtocols = alpnWire(t.alpn);
+  const bits = versionBits(t.minVersion, t.maxVersion);
+  if (bits !== 0) o.secureOptions = bits;
+  nativeServerOptions.set(ctx, o);
+  return o;
+}
+
+/**
+ * Server TLS on Bun. With nothing peeked, Bun's native `upgradeTLS` (with the undocumented
+ * `isServer: true`) on the accepted socket: the fastest way here (DESIGN.md §7; docs/tls.md).
+ * With peeked bytes it cannot be used (it takes no bytes to replay): node:tls over a Duplex.
+ */
+function startTlsServer(raw: TcpSocket, initial: Uint8Array | null, ctx: TlsServerContext, observer: TlsServerObserver): TcpSocket {
+  if ((initial === null || initial.byteLength === 0) && raw instanceof BunTcpSocket && raw.upgradable && ctx instanceof NodeTlsServerContext) {
+    const bunSock = raw.rawSocket!;
+    const sock = new BunTcpSocket(NO_EVENTS, raw.remoteAddress, raw.remotePort);
+    sock.localAddress = raw.localAddress;
+    sock.localPort = raw.localPort;
+    sock.serverTls = { observer, ctx };
+    try {
+      (bunSock as unknown as { upgradeTLS(o: unknown): unknown }).upgradeTLS({
+        data: sock,
+        tls: bunServerTls(ctx),
+        socket: tlsServerHandlers,
+      });
+      // The plain wrapper is done: its events (if Bun still reports any) go nowhere.
+      raw.events = NO_EVENTS;
+      return sock;
+    } catch {
+      // Fall through to the portable path.
+    }
+  }
+  return startNodeTlsServer(raw, initial, ctx, observer);
+}
+
 /** Bun's `tls` option for one connect (built per connection: Bun takes it per socket). */
 function bunTls(t: TlsConnectOptions): Record<string, unknown> {
   // Bun never rejects by itself here: with rejectUnauthorized it would also refuse a name
@@ -487,5 +646,7 @@ export function createBunRuntime(): Runtime {
     connect,
     resolve: resolveWithNodeDns,
     ...createNodeHost(),
+    createTlsServerContext: createNodeTlsServerContext,
+    startTlsServer,
   };
 }

@@ -15,6 +15,7 @@ import tls from "node:tls";
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
 import { resolveWithNodeDns } from "../node_dns.ts";
+import { createNodeTlsServerContext, startNodeTlsServer } from "../node_tls_server.ts";
 import {
   type ConnectOptions,
   type ListenOptions,
@@ -392,5 +393,7 @@ export function createDenoRuntime(): Runtime {
     connect,
     resolve: resolveWithNodeDns,
     ...createNodeHost(),
+    createTlsServerContext: createNodeTlsServerContext,
+    startTlsServer: startNodeTlsServer,
   };
 }

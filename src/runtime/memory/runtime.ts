@@ -19,7 +19,11 @@ import {
   type SocketEvents,
   type TcpListener,
   type TcpSocket,
+  type TlsServerContext,
+  type TlsServerObserver,
+  type TlsServerOptions,
 } from "../types.ts";
+import { createNodeTlsServerContext, startNodeTlsServer } from "../node_tls_server.ts";
 
 /** Signals a `Runtime` can subscribe to. */
 type SignalName = Parameters<Runtime["onSignal"]>[0];
@@ -571,6 +575,15 @@ class MemoryRuntimeImpl implements MemoryRuntime {
 
   openSockets(): number {
     return this.live;
+  }
+
+  /** TLS is real even here (node:tls over the in-memory sockets): unit tests of TLS code. */
+  createTlsServerContext(opts: TlsServerOptions): TlsServerContext {
+    return createNodeTlsServerContext(opts);
+  }
+
+  startTlsServer(raw: TcpSocket, initial: Uint8Array | null, ctx: TlsServerContext, observer: TlsServerObserver): TcpSocket {
+    return startNodeTlsServer(raw, initial, ctx, observer);
   }
 
   resolve(host: string, family: "v4" | "v6" | "auto"): Promise<ResolvedAddress[]> {

@@ -6,6 +6,7 @@
  */
 import { realClock } from "../../core/clock.ts";
 import { CodecError, Http1Parser, type Http1ParserHandler, type ResponseHead } from "../../http/http1/parser.ts";
+import { encodeRequestHead, writeRequestHead } from "../../http/http1/encoder.ts";
 import type { HeaderMap } from "../../http/header_map.ts";
 import { BatchedWriter, beginIo, endIo, type WatermarkListener } from "../../network/write_batch.ts";
 import type { Runtime, RuntimeError, SocketEvents, TcpSocket, TlsConnectOptions } from "../../runtime/types.ts";
@@ -25,6 +26,8 @@ export type UpstreamResetReason =
 /** The request side of one exchange on an upstream connection (the router's upstream request). */
 export interface UpstreamStreamHandler {
   onResponseHead(head: ResponseHead): void;
+  /** An interim `100 Continue` arrived (the final response follows). */
+  onResponse100Continue?(): void;
   onResponseBody(chunk: Uint8Array): void;
   onResponseTrailers(trailers: HeaderMap): void;
   onResponseComplete(): void;
@@ -57,6 +60,9 @@ export interface PoolCallbacks {
 /** The router's handle on one upstream exchange: a connection, or a request waiting for one. */
 export interface UpstreamRequestHandle {
   write(data: Uint8Array): void;
+  /** Writes the request head, encoded straight into the connection's write batch (`host`:
+   *  one more line after `headers`, see encoder.ts writeRequestHead). */
+  writeHead(method: string, path: string, headers: HeaderMap, host?: string): void;
   /** The whole request has been written. After a 101 to an upgrade request (a tunnel), the
    *  downstream half-closed: the upstream is half-closed too (FIN after the queued bytes). */
   requestComplete(): void;
@@ -134,6 +140,10 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
   /** Writes request bytes (head or body). */
   write(data: Uint8Array): void {
     this.writer.write(data);
+  }
+
+  writeHead(method: string, path: string, headers: HeaderMap, host?: string): void {
+    writeRequestHead(this.writer, method, path, headers, host);
   }
 
   /** The whole request has been written; the connection may be reused once the response ends. */
@@ -301,8 +311,12 @@ export class Http1UpstreamConnection implements SocketEvents, Http1ParserHandler
       }
       return;
     }
-    // 1xx informational responses (100 Continue) are not forwarded yet; the final one follows.
-    if (head.status < 200) return;
+    // 1xx informational responses: a 100 Continue is offered to the handler (the HCM relays it
+    // with proxy_100_continue); others are dropped, as Envoy's codec does. The final one follows.
+    if (head.status < 200) {
+      if (head.status === 100) this.handler?.onResponse100Continue?.();
+      return;
+    }
     this.#keepAlive = head.keepAlive;
     const st = head.status;
     this.pool.report(st < 500 ? "success" : st >= 502 && st <= 504 ? "gateway" : "5xx");
@@ -394,6 +408,11 @@ export class PendingRequest implements UpstreamRequestHandle {
   write(data: Uint8Array): void {
     if (this.conn) this.conn.write(data);
     else if (!this.#cancelled) this.#buffered.push(data.slice());
+  }
+
+  writeHead(method: string, path: string, headers: HeaderMap, host?: string): void {
+    if (this.conn) this.conn.writeHead(method, path, headers, host);
+    else if (!this.#cancelled) this.#buffered.push(encodeRequestHead(method, path, headers, host));
   }
 
   requestComplete(): void {
@@ -521,6 +540,7 @@ export class Http1ConnPool {
   }
 
   #shiftPending(): PendingRequest | undefined {
+    if (this.#pending.length === 0) return undefined;
     const p = this.#pending.shift();
     if (p) {
       this.resources?.dec(ResourceKind.PendingRequests);

@@ -7,6 +7,7 @@ import { checkFormat, parseAccessLogFilter, parseAccessLogs, substitutionFormatS
 import type { HcmModel, LocalReplyMapperModel, LocalReplyModel } from "../../../config/model.ts";
 import { parseFilterList } from "../../../config/filter_list.ts";
 import { parseRouteConfiguration } from "../../../config/route.ts";
+import { parseConfigSource } from "../../../config/config_source.ts";
 import { any, bool, duration, enumOf, inlineDataSource, isMapping, leaf, list, message, parseWith, Problem, str, uint32 } from "../../../config/schema.ts";
 import { type ConfigExtension, type ParseContext, registerConfigExtension } from "../../../registry/registry.ts";
 import { parseIp } from "../../../http/conn_manager/cidr.ts";
@@ -75,6 +76,7 @@ const hcmSchema = message(
     stat_prefix: str({ nonEmpty: true }),
     codec_type: v.optional(enumOf(["AUTO", "HTTP1"], ["HTTP2", "HTTP3"]), "AUTO"),
     route_config: v.optional(any),
+    rds: v.optional(message({ config_source: any, route_config_name: str({ nonEmpty: true }) })),
     http_filters: v.optional(list, []),
     use_remote_address: v.optional(bool({ wrapper: true }), false),
     generate_request_id: v.optional(bool({ wrapper: true }), true),
@@ -83,6 +85,9 @@ const hcmSchema = message(
     stream_idle_timeout: v.optional(duration(), "300s"),
     request_timeout: v.optional(duration(), "0s"),
     request_headers_timeout: v.optional(duration(), "0s"),
+    // Envoy's defaults: 5 s (drain grace period) and 1 s (wait for the peer after a local close).
+    drain_timeout: v.optional(duration(), "5s"),
+    delayed_close_timeout: v.optional(duration(), "1s"),
     common_http_protocol_options: v.optional(commonHttpProtocolOptionsSchema),
     http_protocol_options: v.optional(http1ProtocolOptionsSchema),
     upgrade_configs: v.optional(v.array(upgradeConfigSchema), []),
@@ -106,20 +111,17 @@ const hcmSchema = message(
     strip_any_host_port: v.optional(bool(), false),
     always_set_request_id_in_response: v.optional(bool(), false),
     local_reply_config: v.optional(any),
-    // Envoy's default (false: the HCM answers 100-continue itself) is what we do; true is not.
-    proxy_100_continue: v.optional(leaf((x) => (x === false ? false : new Problem(x === true ? "true is not supported yet" : "expected a boolean")))),
+    // false (Envoy's default): the HCM answers 100-continue itself; true: it is proxied.
+    proxy_100_continue: v.optional(bool(), false),
   },
   {
     unsupported: [
-      "rds",
       "scoped_routes",
       "add_user_agent",
       "tracing",
       "http1_safe_max_connection_duration",
       "http2_protocol_options",
       "http3_protocol_options",
-      "drain_timeout",
-      "delayed_close_timeout",
       "access_log_flush_interval",
       "flush_access_log_on_new_request",
       "access_log_options",
@@ -136,7 +138,7 @@ const hcmSchema = message(
       "append_local_overload",
       "add_proxy_protocol_connection_state",
     ],
-    oneofs: [{ members: ["rds", "route_config", "scoped_routes"], supported: ["route_config"], required: true }],
+    oneofs: [{ members: ["rds", "route_config", "scoped_routes"], supported: ["route_config", "rds"], required: true }],
   },
 );
 
@@ -166,13 +168,16 @@ export const httpConnectionManagerExtension: ConfigExtension<HcmModel> = {
       ctx.issue("", "only one of strip_matching_host_port, strip_any_host_port may be set");
       return undefined;
     }
-    if (!hcm || !routeConfig || !httpFilters || !accessLog || !localReply) return undefined;
+    const rds = isMapping(raw.rds) && raw.rds.config_source !== undefined
+      ? parseConfigSource(raw.rds.config_source, ctx.child("rds.config_source"))
+      : undefined;
+    if (!hcm || (!routeConfig && !rds) || !httpFilters || !accessLog || !localReply) return undefined;
     const common = hcm.common_http_protocol_options;
     const escaped = hcm.path_with_escaped_slashes_action;
     return {
       statPrefix: hcm.stat_prefix,
       codecType: hcm.codec_type,
-      routeConfig,
+      ...(routeConfig ? { routeConfig } : { rds: { routeConfigName: hcm.rds!.route_config_name, configSource: rds! } }),
       httpFilters,
       useRemoteAddress: hcm.use_remote_address,
       generateRequestId: hcm.generate_request_id,
@@ -208,6 +213,9 @@ export const httpConnectionManagerExtension: ConfigExtension<HcmModel> = {
         stripTrailingHostDot: [hcm.strip_trailing_host_dot, false],
         appendXForwardedPort: [hcm.append_x_forwarded_port, false],
         schemeToOverwrite: [hcm.scheme_header_transformation?.scheme_to_overwrite ?? "", ""],
+        drainTimeoutMs: [hcm.drain_timeout, 5000],
+        delayedCloseTimeoutMs: [hcm.delayed_close_timeout, 1000],
+        proxy100Continue: [hcm.proxy_100_continue, false],
       }),
       ...(hcm.internal_address_config
         ? { internalCidrRanges: hcm.internal_address_config.cidr_ranges.map((r) => ({ addressPrefix: r.address_prefix, prefixLen: r.prefix_len })) }

@@ -45,8 +45,8 @@ test("HCM defaults follow Envoy (server name ours)", () => {
   assert.equal(m.maxRequestsPerConnection, 0);
   assert.deepStrictEqual(m.accessLog, []);
   assert.deepStrictEqual(m.httpFilters.map((f) => f.name), ["envoy.filters.http.router"]);
-  assert.equal(m.routeConfig.virtualHosts[0]!.routes[0]!.action.kind, "route");
-  assert.ok(Object.isFrozen(m.routeConfig.virtualHosts[0]!.routes[0]!.match));
+  assert.equal(m.routeConfig!.virtualHosts[0]!.routes[0]!.action.kind, "route");
+  assert.ok(Object.isFrozen(m.routeConfig!.virtualHosts[0]!.routes[0]!.match));
 });
 
 test("HCM values are converted", () => {
@@ -192,7 +192,7 @@ const BROKEN: [string, Record<string, unknown>, string[]][] = [
     `${TC}.scheme_header_transformation.scheme_to_overwrite: must be "http" or "https", got "ftp"`,
     `${TC}.scheme_header_transformation.match_upstream: is not supported yet`,
   ]],
-  ["proxy_100_continue true", { proxy_100_continue: true }, [`${TC}.proxy_100_continue: true is not supported yet`]],
+  ["proxy_100_continue not a boolean", { proxy_100_continue: "yes" }, [`${TC}.proxy_100_continue: expected a boolean, got the string "yes"`]],
   ["both strip port modes", { strip_any_host_port: true, strip_matching_host_port: true }, [`${TC}: only one of strip_matching_host_port, strip_any_host_port may be set`]],
   ["unknown escaped slashes action", { path_with_escaped_slashes_action: "DROP" }, [
     `${TC}.path_with_escaped_slashes_action: unknown value "DROP" (accepted: IMPLEMENTATION_SPECIFIC_DEFAULT, KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT, UNESCAPE_AND_FORWARD)`,

@@ -410,6 +410,8 @@ export class TcpProxyFilter implements NetworkFilter, TimerTarget {
     info.upstreamLocalAddress = this.#upstreamLocal;
     info.upstreamTransportFailureReason = this.#failureReason;
     info.connectionId = this.#id;
+    // SNI, TLS version and peer certificate for %REQUESTED_SERVER_NAME%, %DOWNSTREAM_TLS_*%, …
+    info.downstreamConnection = conn;
     const ls = this.cfg.loggers;
     for (let i = 0; i < ls.length; i++) ls[i]!.log(info, null, null);
   }
