@@ -516,3 +516,5 @@ if ((FAILED)); then
   say "FAILED: at least one run had non-2xx responses, socket errors or a dead proxy (see above)"
   exit 1
 fi
+[[ ${BENCH_TCP:-1} == 0 ]] || bash "$ROOT/bench/tcp_bench.sh"
+[[ ${BENCH_TLS:-1} == 0 ]] || bash "$ROOT/bench/tls_bench.sh"
