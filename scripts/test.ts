@@ -2,6 +2,9 @@
  * Test runner for both runtimes: `bun scripts/test.ts [filter…]` or `deno run -A scripts/test.ts`.
  * Finds every `*_test.ts` under src/ and tests/, runs the cases one at a time with a timeout,
  * and ends with the line `<runtime>: N passed, N failed, N skipped`.
+ *
+ * `--from=N` starts at case N of the (deterministic) list and leaves the earlier ones out of
+ * the counts: scripts/test_all.sh uses it to resume after a runtime crash it knows of.
  */
 import { readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -11,6 +14,9 @@ import { registry, setCurrentFile, type TestContext } from "../tests/harness.ts"
 const root = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const fromArg = process.argv.slice(2).find((a) => a.startsWith("--from="));
+const from = fromArg ? Number(fromArg.slice("--from=".length)) : 0;
+if (!Number.isInteger(from) || from < 0) throw new Error(`--from wants a case index, got ${fromArg}`);
 
 function walk(dir: string, out: string[]): void {
   for (const name of readdirSync(dir)) {
@@ -35,7 +41,7 @@ for (const f of files) {
 let passed = 0, failed = 0, skipped = 0;
 const failures: string[] = [];
 const started = Date.now();
-for (const c of registry) {
+for (const c of registry.slice(from)) {
   const label = `${c.file} > ${c.name}`;
   if (c.skip) {
     skipped++;
