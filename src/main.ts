@@ -12,7 +12,7 @@ import { configureLogging, Logger } from "./core/log.ts";
 import { ConfigError } from "./core/errors.ts";
 import { loadHostProcess } from "./runtime/host_process.ts";
 import { loadRuntime } from "./runtime/mod.ts";
-import { type Server, startServer } from "./server/server.ts";
+import { type Server, ServerClosedError, startServer } from "./server/server.ts";
 import {
   ENV_FDS,
   ENV_PORTS,
@@ -174,6 +174,8 @@ try {
   server = started;
   if (stopping) await started.close().then(() => runtime.exit(0));
 } catch (e) {
+  // Asked to quit while initialising: that is a clean exit, not a failure.
+  if (e instanceof ServerClosedError) runtime.exit(0);
   fail(`legate: ${e instanceof Error ? e.message : e}`);
 }
 

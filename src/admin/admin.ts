@@ -186,9 +186,17 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
   readonly #parser: Http1Parser;
   #head: RequestHead | null = null;
   #close = false;
-  constructor(readonly sock: TcpSocket, readonly admin: Admin, readonly log: Logger) {
+  /** A request is being answered. */
+  #busy = false;
+  constructor(readonly sock: TcpSocket, readonly admin: Admin, readonly log: Logger, readonly onGone: (c: AdminConnection) => void) {
     this.#parser = new Http1Parser({ kind: "request", maxHeaderBytes: 60 * 1024, maxHeadersCount: 100 }, this);
     sock.events = this;
+  }
+  /** The admin endpoint is closing: the next answer (or the current one) is the last; with
+   *  `endIdle`, an idle connection ends now. */
+  shutdown(endIdle: boolean): void {
+    this.#close = true;
+    if (endIdle && !this.#busy) this.sock.end();
   }
   onOpen(): void {}
   #pending: Uint8Array | null = null;
@@ -208,7 +216,9 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
   onEnd(): void {
     this.sock.end();
   }
-  onClose(_e: RuntimeError | undefined): void {}
+  onClose(_e: RuntimeError | undefined): void {
+    this.onGone(this);
+  }
   onRequestHead(head: RequestHead): void {
     this.#head = head;
   }
@@ -220,10 +230,12 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
     if (!head.keepAlive) this.#close = true;
     // Admin requests are answered one at a time, in order: hold parsing until this one is out.
     this.#parser.pause();
+    this.#busy = true;
     this.admin.handle(head.method, head.target).catch((e) => {
       this.log.error(`admin handler failed: ${e instanceof Error ? e.stack : e}`);
       return text("internal error\n", 500);
     }).then((res) => {
+      this.#busy = false;
       this.#respond(res, head.method === "HEAD");
       this.#parser.resume();
       const rest = this.#pending;
@@ -251,6 +263,14 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
   }
 }
 
+/** The admin listener. close() also ends the open admin connections (each after the answer it
+ *  is writing, so /quitquitquit still gets its 200); stopAccepting() only stops accepting and
+ *  makes each connection's next answer its last (a hot restart's old generation: a request
+ *  already on its way to it is still answered). */
+export interface AdminListener extends TcpListener {
+  stopAccepting(): Promise<void>;
+}
+
 /** Starts the admin listener at `host:port`. */
 export async function startAdminServer(
   runtime: Runtime,
@@ -259,9 +279,28 @@ export async function startAdminServer(
   port: number,
   log: Logger,
   fd?: number,
-): Promise<TcpListener> {
-  const listener = await runtime.listen({ host, port, fd }, (sock) => void new AdminConnection(sock, admin, log));
+): Promise<AdminListener> {
+  const open = new Set<AdminConnection>();
+  const gone = (c: AdminConnection) => open.delete(c);
+  const listener = await runtime.listen({ host, port, fd }, (sock) => void open.add(new AdminConnection(sock, admin, log, gone)));
   // With an adopted fd the caller's port is the truth (Deno reports another for adopted fds).
   log.info(`admin address: ${host}:${fd !== undefined && port ? port : listener.port || port}`);
-  return listener;
+  const stop = async (endIdle: boolean): Promise<void> => {
+    const closed = listener.close();
+    for (const c of open) c.shutdown(endIdle);
+    await closed;
+  };
+  const close = () => stop(true);
+  return {
+    host: listener.host,
+    get port() {
+      return listener.port;
+    },
+    get fd() {
+      return listener.fd;
+    },
+    close,
+    stopAccepting: () => stop(false),
+    [Symbol.asyncDispose]: close,
+  };
 }

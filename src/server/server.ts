@@ -3,13 +3,13 @@
  * land — the data plane on the same thread): stats, clusters, listeners, admin.
  * `startServer` is the embedding entry point; `await using` closes everything.
  */
-import { Admin, type AdminContext, startAdminServer } from "../admin/admin.ts";
+import { Admin, type AdminContext, type AdminListener, startAdminServer } from "../admin/admin.ts";
 import type { BootstrapModel, ListenerModel, PemSourceModel } from "../config/model.ts";
 import { Logger } from "../core/log.ts";
 import { AggregateStats, StatsStore } from "../core/stats.ts";
 import { setAccessLogSink } from "../http/conn_manager/access_log.ts";
 import { BatchedAccessLogSink } from "../http/conn_manager/access_log_sink.ts";
-import type { Runtime, TcpListener } from "../runtime/types.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
 import { clustersJson, clustersText } from "../upstream/admin_clusters.ts";
 import { loadConfigFromSources } from "../config/sources.ts";
@@ -64,7 +64,7 @@ export class Server implements AsyncDisposable {
   readonly inProcess: DataPlane | null = null;
   /** The worker threads (concurrency > 0), else null. */
   workers: WorkerSet | null = null;
-  admin: TcpListener | null = null;
+  admin: AdminListener | null = null;
   #state = "PRE_INITIALIZING";
   #healthCheckFailed = false;
   readonly #startedAt = Date.now();
@@ -171,7 +171,14 @@ export class Server implements AsyncDisposable {
     return this.#snapshot.version;
   }
 
-  /** Initialises clusters, starts the data plane and admin; LIVE when this resolves. */
+  /**
+   * Initialises clusters, starts the data plane and admin; LIVE when this resolves.
+   *
+   * As in Envoy, the admin endpoint comes up first, so /ready (503 until LIVE), /stats and
+   * /config_dump answer while clusters and xDS initialise. The exception is a hot restart's
+   * new generation (epoch > 0): the admin socket is shared, and the old generation keeps
+   * answering on it until this one is LIVE and takes over.
+   */
   async start(): Promise<void> {
     const b = this.#bootstrap;
     setAccessLogSink(this.#sink);
@@ -182,12 +189,22 @@ export class Server implements AsyncDisposable {
     s.gauge("server.uptime", "never").set(0);
     s.gauge("server.state", "never").set(2); // PRE_INITIALIZING
     const crashes = s.counter("server.worker_crashes");
-    this.#staticClusters = await loadClusterTlsFiles(this.runtime, b.clusters);
+    const adminFirst = this.options.inheritedFds?.["@admin"] === undefined || (this.options.restartEpoch ?? 0) === 0;
+    if (adminFirst) await this.#startAdmin();
+    try {
+      this.#staticClusters = await loadClusterTlsFiles(this.runtime, b.clusters);
+      this.#staticListeners = await this.#listenerTls().load(b.listeners);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    if (this.#closed) throw new ServerClosedError();
     this.#applyClusters(this.#staticClusters);
-    this.#staticListeners = await this.#listenerTls().load(b.listeners);
+    this.#state = "INITIALIZING";
+    s.gauge("server.state", "never").set(3);
     // Envoy initialises clusters (first DNS answer, first health-check round) before LIVE.
     await this.clusterManager.initialized(15_000);
-    if (this.xds) {
+    if (this.xds && !this.#closed) {
       // Envoy's init manager: the first LDS/CDS answers, then the RDS/EDS they reference (each
       // bounded by its initial_fetch_timeout), then warming of the dynamic clusters.
       this.xds.start();
@@ -195,16 +212,18 @@ export class Server implements AsyncDisposable {
       await this.#applyXds();
       await this.clusterManager.initialized(15_000);
     }
+    // POST /quitquitquit (or a signal) while initialising: nothing more to start.
+    if (this.#closed) throw new ServerClosedError();
     this.#snapshot = {
       version: 1,
       listeners: this.#listeners(),
       clusters: this.#clusterSnapshots(),
-      healthCheckFailed: false,
+      healthCheckFailed: this.#healthCheckFailed,
       routeConfigs: this.xds?.view().routeConfigs ?? [],
     };
     // Host health and DNS changes become new snapshot versions (coalesced per task).
     this.clusterManager.onUpdate(() => {
-      if (this.#state === "PRE_INITIALIZING" || this.#closed) return;
+      if (this.#initializing || this.#closed) return;
       void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, clusters: this.#clusterSnapshots() });
     });
     try {
@@ -228,18 +247,7 @@ export class Server implements AsyncDisposable {
         const m = this.#snapshot.listeners.find((l) => l.name === name);
         if (m) log.info(`listener '${name}' listening on ${m.address.address}:${port}`);
       }
-      if (b.admin) {
-        const admin = new Admin(this.#adminContext());
-        const adminFd = this.options.inheritedFds?.["@admin"];
-        this.admin = await startAdminServer(
-          this.runtime,
-          admin,
-          b.admin.address.address,
-          this.options.inheritedPorts?.["@admin"] ?? b.admin.address.port,
-          new Logger("admin"),
-          adminFd === undefined ? undefined : this.options.dupFd!(adminFd),
-        );
-      }
+      if (!adminFirst) await this.#startAdmin();
     } catch (e) {
       await this.close();
       throw e;
@@ -248,6 +256,13 @@ export class Server implements AsyncDisposable {
       // Updates that arrived while the data plane started are applied now.
       this.#xdsLive = true;
       this.#onXdsChange();
+    }
+    if (this.#closed) {
+      // close() ran while the data plane started, perhaps before it could see the workers.
+      await this.workers?.close();
+      await this.inProcess?.close();
+      await this.admin?.close();
+      throw new ServerClosedError();
     }
     this.#state = "LIVE";
     s.gauge("server.live", "never").set(1);
@@ -258,12 +273,33 @@ export class Server implements AsyncDisposable {
     log.info(`starting main dispatch loop (legate ${VERSION}, ${this.runtime.name} ${this.runtime.version}, concurrency ${this.options.concurrency})`);
   }
 
+  /** Binds the admin endpoint (from the inherited socket under the supervisor). */
+  async #startAdmin(): Promise<void> {
+    const b = this.#bootstrap;
+    if (!b.admin) return;
+    const adminFd = this.options.inheritedFds?.["@admin"];
+    this.admin = await startAdminServer(
+      this.runtime,
+      new Admin(this.#adminContext()),
+      b.admin.address.address,
+      this.options.inheritedPorts?.["@admin"] ?? b.admin.address.port,
+      new Logger("admin"),
+      adminFd === undefined ? undefined : this.options.dupFd!(adminFd),
+    );
+  }
+
+  /** Before LIVE: clusters and xDS are still initialising; snapshots are not published yet. */
+  get #initializing(): boolean {
+    return this.#state === "PRE_INITIALIZING" || this.#state === "INITIALIZING";
+  }
+
   /**
    * Applies a new, already validated config: listeners and clusters go to the data plane as a
    * new snapshot version (in-flight requests finish on the old one). Admin changes need a
    * restart. Resolves when every data-plane thread runs the new version.
    */
   async reload(bootstrap: BootstrapModel, raw: unknown): Promise<number> {
+    if (this.#initializing) throw new Error(`the server is ${this.#state}; reload once it is LIVE`);
     // Certificate files are read first: one that cannot be read rejects the reload unchanged.
     const clusters = await loadClusterTlsFiles(this.runtime, bootstrap.clusters);
     this.#staticListeners = await this.#listenerTls().load(bootstrap.listeners);
@@ -347,7 +383,7 @@ export class Server implements AsyncDisposable {
       if (this.#closed) return;
       const fresh = new Map(listeners.map((l) => [l.name, l]));
       this.#dynamicListeners = this.#dynamicListeners.map((l) => fresh.get(l.name) ?? l);
-      if (this.#state === "PRE_INITIALIZING") return;
+      if (this.#initializing) return;
       void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, listeners: this.#listeners() });
     };
     return t;
@@ -360,7 +396,7 @@ export class Server implements AsyncDisposable {
     t.onUpdate = (listeners) => {
       if (this.#closed) return;
       this.#staticListeners = listeners;
-      if (this.#state === "PRE_INITIALIZING") return;
+      if (this.#initializing) return;
       void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, listeners: this.#listeners() });
     };
     return t;
@@ -462,8 +498,8 @@ export class Server implements AsyncDisposable {
     this.localStats.gauge("server.state", "never").set(1);
     await this.inProcess?.drain(true);
     this.workers?.drain(true);
-    // The admin port passes to the new generation too.
-    await this.admin?.close();
+    // The admin port passes to the new generation too (requests already sent here are answered).
+    await this.admin?.stopAccepting();
   }
 
   /** Downstream connections open on every thread. */
@@ -491,6 +527,7 @@ export class Server implements AsyncDisposable {
    *  refused with every error and the running one keeps serving. */
   async reloadFromSources(): Promise<{ ok: true; version: number } | { ok: false; error: string }> {
     try {
+      if (this.#initializing) throw new Error(`the server is ${this.#state}; reload once it is LIVE`);
       const loaded = await loadConfigFromSources(this.runtime, this.options.configPath, this.options.configYaml);
       return { ok: true, version: await this.reload(loaded.bootstrap, loaded.raw) };
     } catch (e) {
@@ -530,6 +567,11 @@ export class Server implements AsyncDisposable {
   #adminContext(): AdminContext {
     const server = this;
     const startedAt = this.#startedAt;
+    // The bound port once the data plane listens; before that (initialising), the configured one.
+    const boundPort = (l: ListenerModel): number => {
+      const ports = this.inProcess ? this.inProcess.ports() : this.workers?.ports ?? {};
+      return ports[l.name] ?? l.address.port;
+    };
     return {
       stats: this.stats,
       state: () => server.#state,
@@ -575,15 +617,17 @@ export class Server implements AsyncDisposable {
       },
       clustersText: () => clustersText(this.clusterManager),
       clustersJson: () => clustersJson(this.clusterManager),
-      listenersText: () => this.#snapshot.listeners.map((l) => `${l.name}::${l.address.address}:${this.listenerPort(l.name)}`).join("\n") + "\n",
+      listenersText: () => this.#snapshot.listeners.map((l) => `${l.name}::${l.address.address}:${boundPort(l)}`).join("\n") + "\n",
       listenersJson: () => ({
         listener_statuses: this.#snapshot.listeners.map((l) => ({
           name: l.name,
-          local_address: { socket_address: { address: l.address.address, port_value: this.listenerPort(l.name) } },
+          local_address: { socket_address: { address: l.address.address, port_value: boundPort(l) } },
         })),
       }),
       setHealthCheckFailed: (f) => {
         this.#healthCheckFailed = f;
+        // Before LIVE there is no data plane yet: its first snapshot carries the flag.
+        if (this.#initializing) return;
         // Every data-plane thread's health_check filter reads it from the snapshot.
         void this.#publish({ ...this.#snapshot, version: this.#snapshot.version + 1, healthCheckFailed: f });
       },
@@ -600,6 +644,14 @@ export class Server implements AsyncDisposable {
         return { allocated: String(m.heapUsed), heap_size: String(m.rss) };
       },
     };
+  }
+}
+
+/** start() was cut short by close() (POST /quitquitquit or a signal while initialising). */
+export class ServerClosedError extends Error {
+  constructor() {
+    super("the server was closed while it was initialising");
+    this.name = "ServerClosedError";
   }
 }
 

@@ -158,7 +158,7 @@ export async function runSupervisor(runtime: Runtime, host: HostProcess, opts: S
       };
       g.onExit = (code) => {
         clearTimeout(timer);
-        if (!g.ready) reject(new Error(`generation ${g.epoch} exited during startup (code ${code})`));
+        if (!g.ready) reject(Object.assign(new Error(`generation ${g.epoch} exited during startup (code ${code})`), { exitCode: code }));
       };
     });
   }
@@ -226,10 +226,14 @@ export async function runSupervisor(runtime: Runtime, host: HostProcess, opts: S
   try {
     await startAndWait(bindAll(await loadConfig()));
   } catch (e) {
-    log.error(e instanceof Error ? e.message : String(e));
+    // Exit code 0 before ready: it was told to quit while initialising (POST /quitquitquit on
+    // its admin, which answers from the start); the supervisor quits with it.
+    const quit = (e as { exitCode?: number | null }).exitCode === 0;
+    if (quit) log.info("generation 0 quit while it was starting; exiting");
+    else log.error(e instanceof Error ? e.message : String(e));
     for (const g of gens) g.child.kill("SIGKILL");
     for (const s of sockets.values()) host.close(s.fd);
-    return stopping ? 0 : 1;
+    return stopping || quit ? 0 : 1;
   }
   live = true;
   return done;

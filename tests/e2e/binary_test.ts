@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, waitFor } from "../harness.ts";
 import { runBinary, startBinary } from "../helpers/binary.ts";
+import { freePort } from "../helpers/ports.ts";
 import { simpleConfig } from "../helpers/proxy.ts";
+import { adsBootstrap } from "../helpers/xds.ts";
 import { startUpstream } from "../helpers/upstream.ts";
 
 function tempFile(name: string, text: string): { path: string; [Symbol.dispose](): void } {
@@ -83,6 +85,18 @@ test("binary: serves a config, counts the request, exits on POST /quitquitquit",
   const q = await fetch(`http://127.0.0.1:${admin}/quitquitquit`, { method: "POST" });
   assert.equal(await q.text(), "OK\n");
   assert.equal(await bin.exited(), 0);
+}, { timeoutMs: 20000 });
+
+test("binary (supervisor): POST /quitquitquit while xDS initialises exits 0; /ready said 503 before", async () => {
+  using f = tempFile("init.json", JSON.stringify(adsBootstrap(freePort(), { initialFetchTimeout: "30s" })));
+  await using bin = startBinary(["-c", f.path, "--concurrency", "1"]);
+  const admin = await bin.adminPort({ live: false });
+  const ready = await fetch(`http://127.0.0.1:${admin}/ready`);
+  assert.equal(ready.status, 503);
+  assert.equal((await ready.text()).trim(), "INITIALIZING");
+  const q = await fetch(`http://127.0.0.1:${admin}/quitquitquit`, { method: "POST" });
+  assert.equal(await q.text(), "OK\n");
+  assert.equal(await bin.exited(), 0, bin.stderr());
 }, { timeoutMs: 20000 });
 
 test("binary: the quickstart answers through the proxy (what make run starts)", async () => {

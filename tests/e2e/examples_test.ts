@@ -3,18 +3,13 @@
  * never collides with anything on the machine).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "../harness.ts";
+import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/binary.ts";
 import { startProxy } from "../helpers/proxy.ts";
 import { curl, NO_CURL } from "../helpers/tls.ts";
-
-function freePort(): number {
-  const out = spawnSync(join(ROOT, "node_modules/.bin/bun"), ["-e", `const s=require("node:net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close(()=>process.exit(0))})`], { encoding: "utf8" });
-  return Number(out.stdout.trim());
-}
 
 test("examples/edge_tls.yaml: a.test is terminated at the edge, b.test passes through to its backend, other names are closed", async () => {
   const edge = freePort(), backend = freePort();

@@ -4,20 +4,14 @@
  * request. Bun from source (the compiled binary takes the same path).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, waitFor } from "../harness.ts";
+import { freePort } from "../helpers/ports.ts";
 import { ROOT, startBinary } from "../helpers/binary.ts";
 import { HCM_TYPE, ROUTER_TYPE } from "../helpers/proxy.ts";
 import { startUpstream } from "../helpers/upstream.ts";
-
-/** A free port, from a process that exits (so nothing keeps the socket). */
-function freePort(): number {
-  const out = spawnSync(join(ROOT, "node_modules/.bin/bun"), ["-e", `const s=require("node:net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close(()=>process.exit(0))})`], { encoding: "utf8" });
-  return Number(out.stdout.trim());
-}
 
 test("hot restart keeps serving a listener that came from LDS (no request fails)", async () => {
   await using up = await startUpstream();

@@ -31,8 +31,9 @@ export interface RunningBinary extends AsyncDisposable {
   stderr(): string;
   /** Resolves with the exit code once it exits (bounded). */
   exited(timeoutMs?: number): Promise<number | null>;
-  /** The admin port, read from the "admin address:" log line. */
-  adminPort(): Promise<number>;
+  /** The admin port, read from the "admin address:" log line, once /ready answers 200
+   *  (`live: false`: as soon as it is listening, while the server may still initialise). */
+  adminPort(opts?: { live?: boolean }): Promise<number>;
   /** Sends a signal by pid (Deno's ChildProcess.kill() misreports handled signals as fatal). */
   signal(sig: NodeJS.Signals): void;
 }
@@ -53,9 +54,16 @@ export function startBinary(args: string[], cmd: string = ensureBinary()): Runni
       await waitFor(() => code !== undefined, "the process to exit", timeoutMs);
       return code ?? null;
     },
-    adminPort: async () => {
+    adminPort: async ({ live = true } = {}) => {
       const m = await waitFor(() => /admin address: [^\s]+:(\d+)/.exec(err), `the admin address in the log:\n${err}`, 10000);
-      return Number(m![1]);
+      const port = Number(m![1]);
+      if (!live) return port;
+      // Admin answers while the server initialises (as Envoy's does): wait until it is LIVE.
+      await waitFor(async () => {
+        if (code !== undefined) throw new Error(`exited (${code}) before it was LIVE:\n${err}`);
+        return (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null))?.status === 200;
+      }, `GET /ready to answer 200:\n${err}`, 15000, 25);
+      return port;
     },
     signal: (sig) => void process.kill(child.pid!, sig),
     [Symbol.asyncDispose]: async () => {

@@ -9,34 +9,13 @@ import { spawn, spawnSync } from "node:child_process";
 import { test, waitFor } from "../harness.ts";
 import { startProxy } from "../helpers/proxy.ts";
 import { startUpstream } from "../helpers/upstream.ts";
+import { adsBootstrap } from "../helpers/xds.ts";
 import { type SnapshotInput } from "../../src/xds/server/snapshot.ts";
 import { startXdsServer } from "../../src/xds/server/server.ts";
 import { edsCluster, loadAssignment, rdsListener, routeConfig } from "../../src/xds/server/testdata.ts";
 
 function bootstrap(xdsPort: number, apiType: "GRPC" | "DELTA_GRPC"): Record<string, unknown> {
-  return {
-    node: { id: "legate-test", cluster: "test" },
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
-    dynamic_resources: {
-      ads_config: { api_type: apiType, transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] },
-      cds_config: { ads: {}, resource_api_version: "V3" },
-      lds_config: { ads: {}, resource_api_version: "V3" },
-    },
-    static_resources: {
-      clusters: [{
-        name: "xds",
-        type: "STATIC",
-        connect_timeout: "1s",
-        typed_extension_protocol_options: {
-          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: { cluster_name: "xds", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: xdsPort } } } }] }] },
-      }],
-    },
-  };
+  return adsBootstrap(xdsPort, { apiType });
 }
 
 function snapshot(version: string, upstreamPort: number, extra: Partial<SnapshotInput> = {}): SnapshotInput {
