@@ -243,8 +243,11 @@ const tlsParamsSchema = message(
   {
     tls_minimum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
     tls_maximum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
+    // TLS 1.2 and below, as in Envoy; names are checked by the runtime (loadClusterTlsFiles).
+    cipher_suites: v.optional(v.array(str({ nonEmpty: true })), []),
+    ecdh_curves: v.optional(v.array(str({ nonEmpty: true })), []),
   },
-  { unsupported: ["cipher_suites", "ecdh_curves", "signature_algorithms", "compliance_policies"] },
+  { unsupported: ["signature_algorithms", "compliance_policies"] },
 );
 
 const commonTlsContextSchema = message(
@@ -347,6 +350,8 @@ function parseTransportSocket(ctx: ParseContext, raw: unknown, at: string): Upst
     alpn: c?.alpn_protocols ?? [],
     minVersion: min,
     maxVersion: max,
+    cipherSuites: c?.tls_params?.cipher_suites ?? [],
+    ecdhCurves: c?.tls_params?.ecdh_curves ?? [],
   };
 }
 

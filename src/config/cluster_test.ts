@@ -146,9 +146,11 @@ test("cluster config: transport_socket tls reaches the model (files stay file na
     alpn: ["http/1.1"],
     minVersion: "TLSv1.2",
     maxVersion: "TLSv1.3",
+    cipherSuites: [],
+    ecdhCurves: [],
   });
   // An empty UpstreamTlsContext: TLS without verification (Envoy's default), no SNI.
-  assert.deepEqual(parse(tlsSocket({})).m!.tls, { sni: "", trustedCa: undefined, clientCertificate: undefined, alpn: [], minVersion: undefined, maxVersion: undefined });
+  assert.deepEqual(parse(tlsSocket({})).m!.tls, { sni: "", trustedCa: undefined, clientCertificate: undefined, alpn: [], minVersion: undefined, maxVersion: undefined, cipherSuites: [], ecdhCurves: [] });
   // No transport_socket, or raw_buffer: plain TCP.
   assert.equal(parse({}).m!.tls, undefined);
   const raw = parse({ transport_socket: { name: "envoy.transport_sockets.raw_buffer", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer" } } });
@@ -169,8 +171,8 @@ test("cluster config: unsupported upstream TLS fields are refused with their pat
       `${base}.common_tls_context.validation_context_sds_secret_config: is not supported yet`],
     [tlsSocket({ common_tls_context: { tls_certificate_sds_secret_configs: [] } }),
       `${base}.common_tls_context.tls_certificate_sds_secret_configs: is not supported yet`],
-    [tlsSocket({ common_tls_context: { tls_params: { cipher_suites: ["AES128-SHA"] } } }),
-      `${base}.common_tls_context.tls_params.cipher_suites: is not supported yet`],
+    [tlsSocket({ common_tls_context: { tls_params: { signature_algorithms: ["ecdsa_secp256r1_sha256"] } } }),
+      `${base}.common_tls_context.tls_params.signature_algorithms: is not supported yet`],
     [tlsSocket({ common_tls_context: { tls_params: { tls_minimum_protocol_version: "TLSv1_3", tls_maximum_protocol_version: "TLSv1_2" } } }),
       `${base}.common_tls_context.tls_params: tls_minimum_protocol_version (TLSv1.3) is above tls_maximum_protocol_version (TLSv1.2)`],
     [tlsSocket({ common_tls_context: { validation_context: { trusted_ca: { environment_variable: "CA" } } } }),

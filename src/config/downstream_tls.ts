@@ -26,11 +26,12 @@ const downstreamTlsParamsSchema = message(
   {
     tls_minimum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
     tls_maximum_protocol_version: v.optional(enumOf(TLS_VERSIONS), "TLS_AUTO"),
+    // As in Envoy (BoringSSL), cipher_suites govern TLS 1.2 and below only. The names are
+    // checked by the runtime when the listener's certificates are loaded (src/tls/tls_files.ts).
+    cipher_suites: v.optional(v.array(str({ nonEmpty: true })), []),
+    ecdh_curves: v.optional(v.array(str({ nonEmpty: true })), []),
   },
-  // cipher_suites: Bun's and Deno's TLS stacks take an OpenSSL cipher string for TLS 1.2 but
-  // ignore it for TLS 1.3, and BoringSSL (Bun) does not let TLS 1.3 suites be chosen at all:
-  // refused rather than half honoured.
-  { unsupported: ["cipher_suites", "ecdh_curves", "signature_algorithms", "compliance_policies"] },
+  { unsupported: ["signature_algorithms", "compliance_policies"] },
 );
 
 const sdsSecretConfigSchema = message({ name: str({ nonEmpty: true }), sds_config: v.optional(any) });
@@ -131,5 +132,7 @@ export function parseDownstreamTransportSocket(ctx: ParseContext, raw: unknown, 
     alpn: c?.alpn_protocols ?? [],
     minVersion: min,
     maxVersion: max,
+    cipherSuites: c?.tls_params?.cipher_suites ?? [],
+    ecdhCurves: c?.tls_params?.ecdh_curves ?? [],
   };
 }

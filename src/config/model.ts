@@ -130,6 +130,11 @@ export interface DownstreamTlsModel {
   /** tls_params versions, node:tls spelling; undefined = TLS_AUTO (Envoy: 1.2 .. 1.3 on a server). */
   readonly minVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
   readonly maxVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
+  /** tls_params.cipher_suites (TLS 1.2 and below; BoringSSL names and `[A|B]` groups), in
+   *  preference order; [] = the runtime's default. */
+  readonly cipherSuites: readonly string[];
+  /** tls_params.ecdh_curves ("X25519", "P-256", …); [] = the runtime's default. */
+  readonly ecdhCurves: readonly string[];
 }
 
 /** `config.core.v3.CidrRange`, with the address already masked to its prefix. */
@@ -569,6 +574,9 @@ export interface UpstreamTlsModel {
    *  ("TLSv1.2", "TLSv1.3"); undefined = TLS_AUTO. */
   readonly minVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
   readonly maxVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3" | undefined;
+  /** tls_params.cipher_suites (TLS 1.2 and below) and ecdh_curves; [] = the runtime's default. */
+  readonly cipherSuites: readonly string[];
+  readonly ecdhCurves: readonly string[];
 }
 
 /** One priority's circuit breaker thresholds (Envoy defaults 1024/1024/1024/3). */

@@ -10,7 +10,7 @@ import { toRuntimeError } from "./errors.ts";
 import type { Runtime } from "./types.ts";
 
 /** The part of `Runtime` that is the same on every real runtime. */
-export type HostServices = Omit<Runtime, "name" | "version" | "listen" | "connect" | "resolve" | "createTlsServerContext" | "startTlsServer">;
+export type HostServices = Omit<Runtime, "name" | "version" | "listen" | "connect" | "resolve" | "createTlsServerContext" | "startTlsServer" | "checkTlsParams">;
 
 /** Builds the host services on node:fs / node:os / node:process (control side). */
 export function createNodeHost(): HostServices {

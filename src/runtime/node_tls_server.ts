@@ -21,6 +21,7 @@ import {
   type TlsHandshakeInfo,
   type TlsServerContext,
   type TlsServerObserver,
+  type TlsParamsProblem,
   type TlsServerOptions,
 } from "./types.ts";
 
@@ -41,6 +42,8 @@ export class NodeTlsServerContext implements TlsServerContext {
     if (options.ca !== undefined) o.ca = options.ca;
     if (options.minVersion !== undefined) o.minVersion = options.minVersion as tls.SecureVersion;
     if (options.maxVersion !== undefined) o.maxVersion = options.maxVersion as tls.SecureVersion;
+    if (options.cipherSuites?.length) o.ciphers = options.cipherSuites.join(":");
+    if (options.ecdhCurves?.length) o.ecdhCurve = options.ecdhCurves.join(":");
     try {
       this.secureContext = tls.createSecureContext(o);
     } catch (e) {
@@ -115,6 +118,41 @@ export function verifyPeerChain(peer: tls.DetailedPeerCertificate, cas: readonly
 /** Control and worker side: builds (and so validates) a context. */
 export function createNodeTlsServerContext(opts: TlsServerOptions): TlsServerContext {
   return new NodeTlsServerContext(opts);
+}
+
+/** Whether node:tls (on a BoringSSL/OpenSSL runtime: Bun) knows one cipher suite or curve. */
+const knownTlsNames = new Map<string, boolean>();
+function knows(kind: "ciphers" | "ecdhCurve", name: string): boolean {
+  const key = `${kind}:${name}`;
+  let ok = knownTlsNames.get(key);
+  if (ok === undefined) {
+    try {
+      tls.createSecureContext({ [kind]: name });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    knownTlsNames.set(key, ok);
+  }
+  return ok;
+}
+
+/**
+ * Control side, for runtimes whose node:tls enforces `ciphers` and `ecdhCurve` (Bun): every
+ * name must be known on its own, as Envoy requires (a cipher string with one good name would
+ * otherwise hide a typo). `[A|B]` equal-preference groups are checked name by name.
+ */
+export function checkNodeTlsParams(cipherSuites: readonly string[], ecdhCurves: readonly string[]): TlsParamsProblem | null {
+  for (const [i, entry] of cipherSuites.entries()) {
+    const names = entry.startsWith("[") && entry.endsWith("]") ? entry.slice(1, -1).split("|") : [entry];
+    for (const n of names) {
+      if (n === "" || !knows("ciphers", n)) return { path: `cipher_suites[${i}]`, message: `unknown cipher suite "${n}"` };
+    }
+  }
+  for (const [i, c] of ecdhCurves.entries()) {
+    if (!knows("ecdhCurve", c)) return { path: `ecdh_curves[${i}]`, message: `unknown curve "${c}"` };
+  }
+  return null;
 }
 
 /** The RFC 2253-ish one-line subject of a node:tls peer certificate ("" = none). */

@@ -122,6 +122,9 @@ export interface TlsConnectOptions {
   /** "TLSv1.2" | "TLSv1.3" (node:tls spelling); absent = the runtime's default. */
   minVersion?: string;
   maxVersion?: string;
+  /** As in TlsServerOptions: TLS 1.2 suites and ECDH groups; absent = the default. */
+  cipherSuites?: readonly string[];
+  ecdhCurves?: readonly string[];
   /** Called once per connection when its handshake ends: true = completed, false = failed
    *  (an observer for stats; it must not throw). */
   onHandshake?: (ok: boolean) => void;
@@ -143,6 +146,18 @@ export interface TlsServerOptions {
   /** "TLSv1.2" | "TLSv1.3" (node:tls spelling); absent = the runtime's default. */
   minVersion?: string;
   maxVersion?: string;
+  /** TLS 1.2 cipher suites in preference order (BoringSSL/OpenSSL names, `[A|B]` groups);
+   *  absent = the runtime's default. Checked beforehand with `Runtime.checkTlsParams`. */
+  cipherSuites?: readonly string[];
+  /** ECDH groups in preference order ("X25519", "P-256", …); absent = the default. */
+  ecdhCurves?: readonly string[];
+}
+
+/** What is wrong with a TLS parameter list: `path` is relative to tls_params ("" = the whole
+ *  setting), e.g. `cipher_suites[1]`. */
+export interface TlsParamsProblem {
+  path: string;
+  message: string;
 }
 
 /** A built server TLS context (opaque; per filter chain per config version, shared by its
@@ -206,6 +221,9 @@ export interface Runtime {
   /** Builds a server TLS context (validates the PEM; throws RuntimeError "ETLS"). Control side
    *  (to check a config) and worker side (once per filter chain per config version). */
   createTlsServerContext(opts: TlsServerOptions): TlsServerContext;
+  /** Control side: whether this runtime knows and enforces these cipher suites and curves
+   *  (null = yes). A runtime that would silently ignore them says so. */
+  checkTlsParams(cipherSuites: readonly string[], ecdhCurves: readonly string[]): TlsParamsProblem | null;
   /** Worker side: speaks TLS (server side) over an already accepted socket. `initial` holds
    *  bytes already read from `raw` (a peeked ClientHello); they are fed to the handshake first.
    *  The returned socket delivers plaintext; writes before the handshake completes are queued;

@@ -88,6 +88,8 @@ export function tlsServerOptions(model: DownstreamTlsModel): TlsServerOptions[] 
     // Envoy's server defaults: TLS 1.2 .. 1.3.
     o.minVersion = model.minVersion ?? "TLSv1.2";
     o.maxVersion = model.maxVersion ?? "TLSv1.3";
+    if (model.cipherSuites.length > 0) o.cipherSuites = model.cipherSuites;
+    if (model.ecdhCurves.length > 0) o.ecdhCurves = model.ecdhCurves;
     return o;
   });
 }

@@ -101,6 +101,8 @@ async function loadContext(runtime: Runtime, r: Reader, t: DownstreamTlsModel, w
   }));
   const trustedCa = t.trustedCa && await r.pem(t.trustedCa, `${base}.validation_context.trusted_ca`);
   const loaded: DownstreamTlsModel = { ...t, certificates, sdsCertificates, trustedCa };
+  const bad = runtime.checkTlsParams(t.cipherSuites, t.ecdhCurves);
+  if (bad) throw new Error(`${base}.tls_params${bad.path ? "." + bad.path : ""}: ${bad.message}`);
   // Check the PEM now (a worker would fail to build the chain otherwise).
   tlsServerOptions(loaded).forEach((o, i) => {
     try {

@@ -18,7 +18,10 @@ import type { Runtime, TlsConnectOptions } from "../runtime/types.ts";
 export async function loadClusterTlsFiles(runtime: Runtime, clusters: readonly ClusterModel[]): Promise<ClusterModel[]> {
   return await Promise.all(clusters.map(async (c): Promise<ClusterModel> => {
     const t = c.tls;
-    if (t === undefined || !hasFile(t)) return c;
+    if (t === undefined) return c;
+    const bad = runtime.checkTlsParams(t.cipherSuites, t.ecdhCurves);
+    if (bad) throw new Error(`cluster '${c.name}': transport_socket.typed_config.common_tls_context.tls_params${bad.path ? "." + bad.path : ""}: ${bad.message}`);
+    if (!hasFile(t)) return c;
     const read = async (src: PemSourceModel, field: string): Promise<PemSourceModel> => {
       if (!("filename" in src)) return src;
       try {
@@ -74,5 +77,7 @@ export function tlsConnectOptions(cluster: string, t: UpstreamTlsModel, store: S
   if (t.alpn.length > 0) opts.alpn = [...t.alpn];
   if (t.minVersion !== undefined) opts.minVersion = t.minVersion;
   if (t.maxVersion !== undefined) opts.maxVersion = t.maxVersion;
+  if (t.cipherSuites.length > 0) opts.cipherSuites = t.cipherSuites;
+  if (t.ecdhCurves.length > 0) opts.ecdhCurves = t.ecdhCurves;
   return Object.freeze(opts);
 }

@@ -67,20 +67,24 @@ interface TlsUpstream extends AsyncDisposable {
   servernames: string[];
   /** The client certificate's CN per request ("" when none). */
   clientCns: string[];
+  /** The cipher suite negotiated, per request. */
+  ciphers: string[];
 }
 
 /** A TLS upstream on 127.0.0.1:0 with `server` as its certificate, answering each HTTP/1.1
  *  request (no body) with "hello over <TLS version>"; `mtls` asks for and requires a client
  *  certificate from ca1. node:tls rather than node:https: Bun's https server sockets lack
  *  `servername` and `getPeerCertificate()`. */
-async function startTlsUpstream(p: Pki, server: "server1" | "server2", mtls = false): Promise<TlsUpstream> {
+async function startTlsUpstream(p: Pki, server: "server1" | "server2", mtls = false, extra: tls.TlsOptions = {}): Promise<TlsUpstream> {
   const servernames: string[] = [];
   const clientCns: string[] = [];
+  const ciphers: string[] = [];
   const sockets = new Set<TLSSocket>();
   const srv = tls.createServer({
     key: p.pem(`${server}.key`),
     cert: p.pem(`${server}.crt`),
     ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: p.pem("ca1.crt") } : {}),
+    ...extra,
   }, (sock) => {
     sockets.add(sock);
     sock.on("close", () => sockets.delete(sock));
@@ -94,6 +98,7 @@ async function startTlsUpstream(p: Pki, server: "server1" | "server2", mtls = fa
         const sn = (sock as unknown as { servername?: string | false }).servername;
         servernames.push(typeof sn === "string" ? sn : "");
         clientCns.push(mtls ? String(sock.getPeerCertificate()?.subject?.CN ?? "") : "");
+        ciphers.push(sock.getCipher()?.name ?? "");
         const body = `hello over ${sock.getProtocol()}`;
         sock.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
       }
@@ -107,6 +112,7 @@ async function startTlsUpstream(p: Pki, server: "server1" | "server2", mtls = fa
     port,
     servernames,
     clientCns,
+    ciphers,
     [Symbol.asyncDispose]: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -193,6 +199,36 @@ test("upstream TLS: tls_params bound the protocol version", async () => {
     assert.equal(res.status, 200);
     assert.equal(await res.text(), `hello over ${want}`);
   }
+}, { skip: SKIP });
+
+test("upstream TLS: tls_params cipher_suites and ecdh_curves are what Legate offers (Bun); refused on Deno, which ignores them", async () => {
+  const p = makePki();
+  await using up = await startTlsUpstream(p, "server1");
+  const params = (cipher: string, curve: string) => ({ common_tls_context: { tls_params: { tls_maximum_protocol_version: "TLSv1_2", cipher_suites: [cipher], ecdh_curves: [curve] } } });
+  if ("Deno" in globalThis) {
+    await assert.rejects(startProxy(tlsConfig(up.port, params("ECDHE-RSA-AES256-GCM-SHA384", "P-384"))),
+      /cluster 'backend': transport_socket\.typed_config\.common_tls_context\.tls_params: cipher_suites and ecdh_curves are not enforced by Deno's node:tls/);
+    return;
+  }
+  // The upstream (node:tls defaults) takes whatever suite Legate offers: it shows the offer.
+  for (const cipher of ["ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"]) {
+    await using proxy = await startProxy(tlsConfig(up.port, params(cipher, "P-256")));
+    const res = await fetch(proxy.url("/"));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "hello over TLSv1.2");
+    assert.equal(up.ciphers.at(-1), cipher);
+  }
+  // An upstream that only takes P-384: offering P-256 alone fails the handshake (503 UF).
+  await using p384 = await startTlsUpstream(p, "server1", false, { ecdhCurve: "P-384" });
+  for (const [curve, status] of [["P-256", 503], ["P-384", 200]] as const) {
+    await using proxy = await startProxy(tlsConfig(p384.port, params("ECDHE-RSA-AES128-GCM-SHA256", curve)));
+    const res = await fetch(proxy.url("/"));
+    await res.text();
+    assert.equal(res.status, status, `ecdh_curves [${curve}]`);
+  }
+  // A suite the upstream does not know is refused at load, with its path.
+  await assert.rejects(startProxy(tlsConfig(up.port, params("NOT-A-SUITE", "P-256"))),
+    /cluster 'backend': transport_socket\.typed_config\.common_tls_context\.tls_params\.cipher_suites\[0\]: unknown cipher suite "NOT-A-SUITE"/);
 }, { skip: SKIP });
 
 test("upstream TLS with worker threads: the PEM text travels in the cluster snapshot", async () => {

@@ -12,7 +12,7 @@ import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions }
 import { toRuntimeError } from "../errors.ts";
 import { createNodeHost } from "../node_host.ts";
 import { resolveWithNodeDns } from "../node_dns.ts";
-import { createNodeTlsServerContext, NodeTlsServerContext, startNodeTlsServer, subjectLine, verifyPeerChain } from "../node_tls_server.ts";
+import { checkNodeTlsParams, createNodeTlsServerContext, NodeTlsServerContext, startNodeTlsServer, subjectLine, verifyPeerChain } from "../node_tls_server.ts";
 import {
   type ConnectOptions,
   type ListenOptions,
@@ -499,6 +499,8 @@ function bunServerTls(ctx: NodeTlsServerContext): Record<string, unknown> {
   if (t.alpn !== undefined && t.alpn.length > 0) o.ALPNProtocols = alpnWire(t.alpn);
   const bits = versionBits(t.minVersion, t.maxVersion);
   if (bits !== 0) o.secureOptions = bits;
+  if (t.cipherSuites?.length) o.ciphers = t.cipherSuites.join(":");
+  if (t.ecdhCurves?.length) o.ecdhCurve = t.ecdhCurves.join(":");
   nativeServerOptions.set(ctx, o);
   return o;
 }
@@ -547,6 +549,8 @@ function bunTls(t: TlsConnectOptions): Record<string, unknown> {
   // Bun's sockets take no minVersion/maxVersion: OpenSSL's SSL_OP_NO_TLSv1_x bits do the same.
   const bits = versionBits(t.minVersion, t.maxVersion);
   if (bits !== 0) o.secureOptions = bits;
+  if (t.cipherSuites?.length) o.ciphers = t.cipherSuites.join(":");
+  if (t.ecdhCurves?.length) o.ecdhCurve = t.ecdhCurves.join(":");
   return o;
 }
 
@@ -647,6 +651,7 @@ export function createBunRuntime(): Runtime {
     resolve: resolveWithNodeDns,
     ...createNodeHost(),
     createTlsServerContext: createNodeTlsServerContext,
+    checkTlsParams: checkNodeTlsParams,
     startTlsServer,
   };
 }

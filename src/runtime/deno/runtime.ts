@@ -25,6 +25,7 @@ import {
   type TcpListener,
   type TcpSocket,
   type TlsConnectOptions,
+  type TlsParamsProblem,
 } from "../types.ts";
 
 const kWrap = Symbol("legate.socket");
@@ -384,6 +385,16 @@ function connect(opts: ConnectOptions, events: SocketEvents): TcpSocket {
   return sock;
 }
 
+/** Deno's node:tls (rustls) takes `ciphers` and `ecdhCurve` and ignores them (measured with
+ *  openssl s_client: an unlisted suite and curve were negotiated): refused, not weakened. */
+function denoCheckTlsParams(cipherSuites: readonly string[], ecdhCurves: readonly string[]): TlsParamsProblem | null {
+  if (cipherSuites.length === 0 && ecdhCurves.length === 0) return null;
+  return {
+    path: "",
+    message: "cipher_suites and ecdh_curves are not enforced by Deno's node:tls; run the compiled binary (Bun), or leave them unset",
+  };
+}
+
 /** Creates the Deno runtime adapter (call once per thread; `loadRuntime()` caches it). */
 export function createDenoRuntime(): Runtime {
   return {
@@ -394,6 +405,7 @@ export function createDenoRuntime(): Runtime {
     resolve: resolveWithNodeDns,
     ...createNodeHost(),
     createTlsServerContext: createNodeTlsServerContext,
+    checkTlsParams: denoCheckTlsParams,
     startTlsServer: startNodeTlsServer,
   };
 }

@@ -21,9 +21,10 @@ import {
   type TcpSocket,
   type TlsServerContext,
   type TlsServerObserver,
+  type TlsParamsProblem,
   type TlsServerOptions,
 } from "../types.ts";
-import { createNodeTlsServerContext, startNodeTlsServer } from "../node_tls_server.ts";
+import { checkNodeTlsParams, createNodeTlsServerContext, startNodeTlsServer } from "../node_tls_server.ts";
 
 /** Signals a `Runtime` can subscribe to. */
 type SignalName = Parameters<Runtime["onSignal"]>[0];
@@ -584,6 +585,10 @@ class MemoryRuntimeImpl implements MemoryRuntime {
 
   startTlsServer(raw: TcpSocket, initial: Uint8Array | null, ctx: TlsServerContext, observer: TlsServerObserver): TcpSocket {
     return startNodeTlsServer(raw, initial, ctx, observer);
+  }
+
+  checkTlsParams(cipherSuites: readonly string[], ecdhCurves: readonly string[]): TlsParamsProblem | null {
+    return checkNodeTlsParams(cipherSuites, ecdhCurves);
   }
 
   resolve(host: string, family: "v4" | "v6" | "auto"): Promise<ResolvedAddress[]> {
