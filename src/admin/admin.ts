@@ -185,18 +185,25 @@ export class Admin {
 class AdminConnection implements SocketEvents, Http1ParserHandler {
   readonly #parser: Http1Parser;
   #head: RequestHead | null = null;
+  /** No more input is read: the answer in progress (if any) is the last. */
   #close = false;
+  /** The endpoint is closing: the next answer carries `connection: close` and is the last
+   *  (input is still read, so a request already on its way is answered). */
+  #lastAnswer = false;
   /** A request is being answered. */
   #busy = false;
   constructor(readonly sock: TcpSocket, readonly admin: Admin, readonly log: Logger, readonly onGone: (c: AdminConnection) => void) {
     this.#parser = new Http1Parser({ kind: "request", maxHeaderBytes: 60 * 1024, maxHeadersCount: 100 }, this);
     sock.events = this;
   }
-  /** The admin endpoint is closing: the next answer (or the current one) is the last; with
-   *  `endIdle`, an idle connection ends now. */
-  shutdown(endIdle: boolean): void {
-    this.#close = true;
-    if (endIdle && !this.#busy) this.sock.end();
+  /** The admin endpoint is closing: the next answer (or the current one) is the last. */
+  shutdown(): void {
+    this.#lastAnswer = true;
+  }
+  /** Ends the connection if it is not answering a request (one may still be on its way: the
+   *  caller waits a grace period first). */
+  endIfIdle(): void {
+    if (!this.#busy) this.sock.end();
   }
   onOpen(): void {}
   #pending: Uint8Array | null = null;
@@ -256,6 +263,7 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
     h.set("date", httpDate());
     h.set("server", "legate");
     h.set("content-length", String(body.length));
+    if (this.#lastAnswer) this.#close = true;
     if (this.#close) h.set("connection", "close");
     this.sock.write(encodeResponseHead(res.status, h, 1));
     if (!headOnly) this.sock.write(body);
@@ -263,13 +271,16 @@ class AdminConnection implements SocketEvents, Http1ParserHandler {
   }
 }
 
-/** The admin listener. close() also ends the open admin connections (each after the answer it
- *  is writing, so /quitquitquit still gets its 200); stopAccepting() only stops accepting and
- *  makes each connection's next answer its last (a hot restart's old generation: a request
- *  already on its way to it is still answered). */
+/** The admin listener. Both close() and stopAccepting() stop accepting and make each open
+ *  connection's next answer its last (a request already on its way is still answered, e.g. to
+ *  a hot restart's old generation); close() also ends, after a grace period, the connections
+ *  that stayed idle (keep-alive clients of an embedded server that closed). */
 export interface AdminListener extends TcpListener {
   stopAccepting(): Promise<void>;
 }
+
+/** How long a closed admin endpoint keeps idle connections for a request still on its way. */
+const ADMIN_CLOSE_GRACE_MS = 1000;
 
 /** Starts the admin listener at `host:port`. */
 export async function startAdminServer(
@@ -285,12 +296,18 @@ export async function startAdminServer(
   const listener = await runtime.listen({ host, port, fd }, (sock) => void open.add(new AdminConnection(sock, admin, log, gone)));
   // With an adopted fd the caller's port is the truth (Deno reports another for adopted fds).
   log.info(`admin address: ${host}:${fd !== undefined && port ? port : listener.port || port}`);
-  const stop = async (endIdle: boolean): Promise<void> => {
-    const closed = listener.close();
-    for (const c of open) c.shutdown(endIdle);
-    await closed;
+  let closing: Promise<void> | null = null;
+  const stopAccepting = (): Promise<void> => {
+    closing ??= listener.close();
+    for (const c of open) c.shutdown();
+    return closing;
   };
-  const close = () => stop(true);
+  const close = async (): Promise<void> => {
+    await stopAccepting();
+    setTimeout(() => {
+      for (const c of open) c.endIfIdle();
+    }, ADMIN_CLOSE_GRACE_MS);
+  };
   return {
     host: listener.host,
     get port() {
@@ -300,7 +317,7 @@ export async function startAdminServer(
       return listener.fd;
     },
     close,
-    stopAccepting: () => stop(false),
+    stopAccepting,
     [Symbol.asyncDispose]: close,
   };
 }

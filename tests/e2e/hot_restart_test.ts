@@ -176,6 +176,8 @@ for (const [name, cmd, pre] of [
       await waitFor(async () => /: 2$/m.test(await (await fetch(`${admin}/stats?filter=^http\\.ingress\\.downstream_rq_total$`, { headers: { connection: "close" } })).text()), "both requests counted", 10000, 100);
       sup.signal("SIGTERM");
       assert.equal(await sup.exited(10000), 0);
+      // Every generation is gone with the supervisor (the config path names this run's ones).
+      await waitFor(() => spawnSync("pgrep", ["-f", cfgPath], { encoding: "utf8" }).stdout.trim() === "", "no generation outlives the supervisor", 5000, 100);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
