@@ -187,4 +187,30 @@ for (const [name, cmd, pre] of [
       ? "known gap: an old Deno generation started from source does not exit after the handoff (docs/hot_restart.md)"
       : false,
   });
+
+  test(`supervisor killed -9 (${name} from source): its generation notices and exits`, async () => {
+    await using up = await startUpstream();
+    const dir = mkdtempSync(join(tmpdir(), "legate-hrkill-"));
+    try {
+      const cfgPath = join(dir, "legate.json");
+      writeFileSync(cfgPath, JSON.stringify(simpleConfig({ upstreamPorts: [up.port] })));
+      await using sup = startBinary([...pre, "-c", cfgPath, "--concurrency", "1"], cmd);
+      await sup.adminPort();
+      const gen = Number(/started generation 0 \(pid (\d+)\)/.exec(sup.stderr())![1]);
+      const alive = () => {
+        try {
+          process.kill(gen, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      assert.ok(alive());
+      sup.signal("SIGKILL");
+      await waitFor(() => !alive(), `generation 0 (pid ${gen}) to exit after its supervisor died`, 5000, 50);
+    } finally {
+      spawnSync("pkill", ["-KILL", "-f", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, { timeoutMs: 20000 });
 }
