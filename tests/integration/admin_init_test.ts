@@ -34,7 +34,7 @@ async function startInitialising(initialFetch: string): Promise<{ server: Server
 }
 
 test("admin answers while xDS initialises: /ready 503 INITIALIZING, then 200 LIVE after initial_fetch_timeout", async () => {
-  const { server, started, admin } = await startInitialising("1.5s");
+  const { server, started, admin } = await startInitialising("2.5s");
   try {
     const ready = await fetch(`${admin}/ready`);
     assert.equal(ready.status, 503);
