@@ -152,10 +152,12 @@ const API_KIND: Readonly<Record<StreamApi, ResourceKind | undefined>> = {
 };
 
 /** Base: identity, node, the stream's fixed type (single-type services) and abort. */
-abstract class StreamBase implements StreamInfo {
+abstract class StreamBase<TypeState> implements StreamInfo {
   node: Node | undefined;
   closed = false;
   abort: (err: Error) => void = () => {};
+  /** Per resource type: what the client asked for and what it was sent. */
+  protected readonly state = new Map<ResourceKind, TypeState>();
 
   constructor(
     readonly id: number,
@@ -164,7 +166,10 @@ abstract class StreamBase implements StreamInfo {
   ) {}
 
   abstract readonly protocol: "sotw" | "delta";
-  abstract readonly types: readonly ResourceKind[];
+
+  get types(): ResourceKind[] {
+    return [...this.state.keys()];
+  }
 
   get nodeId(): string | undefined {
     return this.node?.id;
@@ -225,16 +230,11 @@ interface SotwTypeState {
 }
 
 /** A State-of-the-World stream (StreamAggregatedResources, StreamListeners, …). */
-export class SotwStream extends StreamBase {
+export class SotwStream extends StreamBase<SotwTypeState> {
   readonly protocol = "sotw" as const;
-  private readonly state = new Map<ResourceKind, SotwTypeState>();
 
   constructor(id: number, api: StreamApi, host: StreamHost, private readonly send: (r: DiscoveryResponse) => void) {
     super(id, api, host);
-  }
-
-  get types(): ResourceKind[] {
-    return [...this.state.keys()];
   }
 
   handle(req: DiscoveryRequest): void {
@@ -360,16 +360,11 @@ interface DeltaTypeState {
 }
 
 /** An incremental stream (DeltaAggregatedResources, DeltaListeners, …). */
-export class DeltaStream extends StreamBase {
+export class DeltaStream extends StreamBase<DeltaTypeState> {
   readonly protocol = "delta" as const;
-  private readonly state = new Map<ResourceKind, DeltaTypeState>();
 
   constructor(id: number, api: StreamApi, host: StreamHost, private readonly send: (r: DeltaDiscoveryResponse) => void) {
     super(id, api, host);
-  }
-
-  get types(): ResourceKind[] {
-    return [...this.state.keys()];
   }
 
   handle(req: DeltaDiscoveryRequest): void {
