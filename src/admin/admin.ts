@@ -293,10 +293,15 @@ export async function startAdminServer(
 ): Promise<AdminListener> {
   const open = new Set<AdminConnection>();
   const gone = (c: AdminConnection) => open.delete(c);
-  const listener = await runtime.listen({ host, port, fd }, (sock) => void open.add(new AdminConnection(sock, admin, log, gone)));
+  let closing: Promise<void> | null = null;
+  const listener = await runtime.listen({ host, port, fd }, (sock) => {
+    const c = new AdminConnection(sock, admin, log, gone);
+    open.add(c);
+    // Accepted as the endpoint closed: answered once, then closed.
+    if (closing !== null) c.shutdown();
+  });
   // With an adopted fd the caller's port is the truth (Deno reports another for adopted fds).
   log.info(`admin address: ${host}:${fd !== undefined && port ? port : listener.port || port}`);
-  let closing: Promise<void> | null = null;
   const stopAccepting = (): Promise<void> => {
     closing ??= listener.close();
     for (const c of open) c.shutdown();
