@@ -64,13 +64,8 @@ command -v curl >/dev/null || pkgs+=(curl)
 for t in taskset setsid getconf; do command -v "$t" >/dev/null || die "'$t' not found"; done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-if ((${#pkgs[@]})); then
-  SUDO=()
-  [[ $(id -u) == 0 ]] || SUDO=(sudo -n)
-  say "installing ${pkgs[*]} with apt-get (log: $OUT/apt.log)"
-  inst() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"; }
-  inst >"$OUT/apt.log" 2>&1 || { "${SUDO[@]}" apt-get update -qq >>"$OUT/apt.log" 2>&1 || true; inst >>"$OUT/apt.log" 2>&1 || die "apt-get install ${pkgs[*]} failed"; }
-fi
+source "$ROOT/bench/lib.sh"
+install_missing "$OUT/apt.log" "${pkgs[@]}"
 
 # nginx stream: built in (--with-stream) or a dynamic module file that is present.
 STREAM_LOAD=""
@@ -96,28 +91,7 @@ mkdir -p "$OUT/wrk" "$OUT/tmp"
 rm -f "$OUT"/*.log "$OUT/runs.tsv" "$OUT/results.md"
 
 # ---- CPUs and ports ----------------------------------------------------------------------------
-read -r -a CPUS <<<"$(awk '/^Cpus_allowed_list:/ { n = split($2, r, ","); for (i = 1; i <= n; i++) {
-  if (split(r[i], ab, "-") == 2) { for (c = ab[1]; c <= ab[2]; c++) printf "%d ", c } else printf "%d ", r[i] } }' /proc/self/status)"
-PROXY_CPU=${PROXY_CPUS:-${CPUS[0]}}
-LOAD_CPU=${CPUS[1]:-${CPUS[0]}}
-CLK_TCK=$(getconf CLK_TCK)
-
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range
-if ((EPH_LO > 21000)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000)); else PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI)); fi
-PICKED=" "
-free_port() { # VAR
-  local used p i
-  used=" $(awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    while read -r h; do echo $((16#$h)); done | tr '\n' ' ') "
-  for i in $(seq 1 500); do
-    p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
-    [[ $used == *" $p "* || $PICKED == *" $p "* ]] && continue
-    PICKED+="$p "
-    printf -v "$1" '%s' "$p"
-    return 0
-  done
-  die "no free port found"
-}
+# CPUS, PROXY_CPU, LOAD_CPU, CLK_TCK and free_port come from bench/lib.sh.
 
 # ---- processes -------------------------------------------------------------------------------
 # "UTIME STIME" (ticks) of process group PG and every descendant, reaped children included.

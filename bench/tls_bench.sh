@@ -68,19 +68,11 @@ command -v curl >/dev/null || pkgs+=(curl)
 for t in taskset setsid getconf; do command -v "$t" >/dev/null || die "'$t' not found"; done
 mkdir -p "$OUT/tmp"
 OUT=$(cd "$OUT" && pwd)
-if ((${#pkgs[@]})); then
-  SUDO=()
-  [[ $(id -u) == 0 ]] || SUDO=(sudo -n)
-  say "installing ${pkgs[*]} with apt-get (log: $OUT/apt.log)"
-  inst() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"; }
-  inst >"$OUT/apt.log" 2>&1 || { "${SUDO[@]}" apt-get update -qq >>"$OUT/apt.log" 2>&1 || true; inst >>"$OUT/apt.log" 2>&1 || die "apt-get install ${pkgs[*]} failed"; }
-fi
+source "$ROOT/bench/lib.sh"
+install_missing "$OUT/apt.log" "${pkgs[@]}"
 [[ -f $FIX/server.pem ]] || die "missing $FIX/server.pem (run tests/fixtures/tls/gen.sh)"
 
-# ---- CPUs: proxies on the first allowed CPU, wrk and the upstream on the second --------------
-mapfile -t CPUS < <(taskset -cp $$ | awk -F': ' '{ n = split($2, r, ","); for (i = 1; i <= n; i++) { if (split(r[i], ab, "-") == 2) { for (c = ab[1]; c <= ab[2]; c++) print c } else print r[i] } }')
-PROXY_CPU=${CPUS[0]}
-LOAD_CPU=${CPUS[1]:-${CPUS[0]}}
+# CPUS, PROXY_CPU, LOAD_CPU, CLK_TCK and free_port come from bench/lib.sh.
 
 # ---- process groups ----------------------------------------------------------------------------
 declare -A PG=()
@@ -109,9 +101,6 @@ group_utime() {
           for (p in M) u += U[p]; print u + 0 }'
 }
 
-free_port() { # prints a free port (bind-and-release through the runtime we already have)
-  node_modules/.bin/bun -e 'const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); console.log(s.port); s.stop(true);'
-}
 
 wait_https() { # PORT NAME
   local i
@@ -124,7 +113,7 @@ wait_https() { # PORT NAME
 }
 
 # ---- upstream: nginx, plain HTTP -----------------------------------------------------------
-UP_PORT=$(free_port)
+free_port UP_PORT
 cat >"$OUT/upstream.conf" <<EOF
 worker_processes 1;
 pid $OUT/upstream.pid;
@@ -141,7 +130,7 @@ start_group upstream "$OUT/upstream.log" "$LOAD_CPU" nginx -p "$OUT/tmp" -c "$OU
 
 declare -A PORT=()
 for p in $PROXIES; do
-  PORT[$p]=$(free_port)
+  free_port "PORT[$p]"
   case $p in
     haproxy)
       cat "$FIX/server.pem" "$FIX/server.key" >"$OUT/haproxy.pem"
@@ -216,7 +205,6 @@ EOF
 done
 
 # ---- runs --------------------------------------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
 printf 'round\tscenario\tproxy\trate\tuser_us_per_req\tnon2xx_or_errors\n' >"$OUT/runs.tsv"
 wrk_args() { # SCENARIO
   case $1 in

@@ -135,53 +135,14 @@ has_proxy haproxy && ! command -v haproxy >/dev/null && pkgs+=(haproxy)
 command -v wrk >/dev/null || pkgs+=(wrk)
 command -v curl >/dev/null || pkgs+=(curl)
 for t in taskset setsid getconf; do command -v "$t" >/dev/null || die "'$t' not found (util-linux/libc-bin)"; done
-if ((${#pkgs[@]})); then
-  SUDO=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to apt-get install ${pkgs[*]}"
-    SUDO=(sudo -n)
-  fi
-  say "installing ${pkgs[*]} with apt-get (log: $RUN_DIR/apt.log)"
-  apt_install() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"; }
-  if ! apt_install >"$RUN_DIR/apt.log" 2>&1; then
-    "${SUDO[@]}" apt-get update -qq >>"$RUN_DIR/apt.log" 2>&1 || true
-    apt_install >>"$RUN_DIR/apt.log" 2>&1 || { tail -n 20 "$RUN_DIR/apt.log" >&2; die "apt-get install ${pkgs[*]} failed"; }
-  fi
-fi
+source "$ROOT/bench/lib.sh"
+install_missing "$RUN_DIR/apt.log" "${pkgs[@]}"
 
 # ---------------------------------------------------------------------------------------------
 # CPUs: proxies on the first allowed CPU, wrk and the upstream on the second (if there is one).
-ALLOWED=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
-read -r -a CPUS <<<"$(awk -v l="$ALLOWED" 'BEGIN { n = split(l, r, ","); for (i = 1; i <= n; i++) {
-  if (split(r[i], ab, "-") == 2) { for (c = ab[1]; c <= ab[2]; c++) printf "%d ", c } else printf "%d ", r[i] } }')"
-PROXY_CPU=${PROXY_CPUS:-${CPUS[0]}}
-LOAD_CPU=${CPUS[1]:-${CPUS[0]}}
 if ((${#CPUS[@]} < 2)); then
   say "WARNING: only one CPU available; proxy, upstream and wrk share CPU $PROXY_CPU (numbers will be poor)"
 fi
-CLK_TCK=$(getconf CLK_TCK)
-
-# ---------------------------------------------------------------------------------------------
-# Ports: random, below the ephemeral range, not listening now, distinct from each other.
-listening_ports() {
-  awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    while read -r h; do echo $((16#$h)); done
-}
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range
-if ((EPH_LO > 21000)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000)); else PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI)); fi
-PICKED=" "
-free_port() { # VAR: assigns a free port to VAR
-  local used p i
-  used=" $(listening_ports | tr '\n' ' ') "
-  for i in $(seq 1 500); do
-    p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
-    [[ $used == *" $p "* || $PICKED == *" $p "* ]] && continue
-    PICKED+="$p "
-    printf -v "$1" '%s' "$p"
-    return 0
-  done
-  die "no free port found"
-}
 
 render() { # TEMPLATE OUTPUT NAME=VALUE...: replace @@NAME@@ placeholders
   local tmpl=$1 out=$2 kv expr=()
